@@ -1,0 +1,5 @@
+"""`python -m mnsearch` runs the command-line interface."""
+
+from mnsearch.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,434 @@
+"""Architecture specs: a MobileNet is data (stem, stages of blocks, head), with no JAX import.
+
+Everything that must be fast or must not pull in JAX — the cost model, Optuna search spaces, pandas
+tables, plots — works on these frozen dataclasses. The NNX layer (`mnsearch.model`) builds any of
+them. Block strings are the text form of a block (grammar below and in the README); a whole spec
+round-trips through a plain dict (YAML/JSON) with `spec_to_dict` / `spec_from_dict`.
+
+Block-string grammar (tokens joined by ``_``, the block type first, the rest in any order)::
+
+    cn | ds | ir    block type: conv-BN-act, V1 depthwise separable, V2/V3 inverted residual
+    k<int>          kernel size of the spatial (depthwise, or stem) convolution
+    s<int>          stride (1 or 2); the spec's stride schedule may turn early 2s into 1s
+    e<num>          expansion ratio of ``ir`` blocks, a decimal or a fraction such as 11/3
+    c<int>          output channels (already width-scaled: a spec holds real widths)
+    se<num>         squeeze-excite ratio of the expanded width (0 = no SE)
+    relu | relu6 | hswish | identity    activation (``ir``: of the expand and depthwise convs)
+    noskip          no residual connection even where shapes allow one
+
+Example: ``ir_k5_s2_e6_c40_se0.25_hswish``. References: MobileNet V1 (arXiv 1704.04861), V2
+(arXiv 1801.04381), V3 (arXiv 1905.02244); the grammar follows timm's block strings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+BLOCK_TYPES = ("cn", "ds", "ir")
+ACTIVATIONS = ("relu", "relu6", "hswish", "identity")
+PADDINGS = ("same", "symmetric", "keras_v1")
+SE_GATES = ("hard_sigmoid", "sigmoid")
+
+# A named stride schedule says how many of the network's first stride-2 layers (stem first) run
+# at stride 1. "paper" keeps the published 32x total stride; small inputs (28-32 px) lose most of
+# their pixels there, so "stem1" (16x) and "cifar" (8x) trade compute (~4-5x per halving,
+# ../shared/reference/measured.md) for spatial detail.
+STRIDE_SCHEDULES: dict[str, int] = {"paper": 0, "stem1": 1, "cifar": 2}
+
+
+class SpecError(ValueError):
+    """A spec, block string or spec file is invalid; the message names the field and the fix."""
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """Round to the nearest multiple of `divisor`, never more than 10% below `value`.
+
+    The rule of the TF-slim/Keras MobileNet V2/V3 code (`_make_divisible`/`_depth`); divisor 1
+    degenerates to ordinary rounding.
+    """
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    """One block: plain conv, depthwise separable (V1) or inverted residual (V2/V3)."""
+
+    block_type: str
+    kernel_size: int
+    stride: int
+    out_channels: int
+    expansion: float = 1.0
+    se_ratio: float = 0.0
+    activation: str = "relu"
+    skip: bool = True
+
+    def __post_init__(self) -> None:
+        _check_choice("block type", self.block_type, BLOCK_TYPES)
+        _check_choice("activation", self.activation, ACTIVATIONS)
+        for name in ("kernel_size", "stride", "out_channels"):
+            if getattr(self, name) < 1:
+                raise SpecError(f"block {name} must be a positive integer, got {getattr(self, name)}")
+        if self.kernel_size % 2 == 0:
+            raise SpecError(f"block kernel_size must be odd, got {self.kernel_size}")
+        if self.stride not in (1, 2):
+            raise SpecError(f"block stride must be 1 or 2, got {self.stride}")
+        if self.expansion <= 0:
+            raise SpecError(f"block expansion must be > 0, got {self.expansion}")
+        if self.block_type != "ir" and self.expansion != 1.0:
+            raise SpecError(f"expansion applies to 'ir' blocks only, got it on '{self.block_type}'")
+        if not 0.0 <= self.se_ratio <= 1.0:
+            raise SpecError(f"block se_ratio must be in [0, 1], got {self.se_ratio}")
+        if self.block_type == "cn" and self.se_ratio:
+            raise SpecError("squeeze-excite applies to 'ds' and 'ir' blocks, not 'cn'")
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """What follows global pooling: an optional 1x1 conv with bias (V3), dropout, classifier."""
+
+    channels: int = 0
+    activation: str = "identity"
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_choice("head activation", self.activation, ACTIVATIONS)
+        if self.channels < 0:
+            raise SpecError(f"head channels must be >= 0 (0 = no head conv), got {self.channels}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise SpecError(f"head dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """A whole network: input, stem, stages of blocks, head, and the numerics that matter.
+
+    `stages` keep the family's published strides; `stride_schedule` names which early stride-2
+    layers run at stride 1 (see `STRIDE_SCHEDULES` and `layer_plan`). `alpha` is recorded for
+    tables and plots: the widths in the blocks are already scaled by it.
+    """
+
+    name: str
+    family: str
+    resolution: int
+    stem: BlockSpec
+    stages: tuple[tuple[BlockSpec, ...], ...]
+    head: HeadSpec = field(default_factory=HeadSpec)
+    in_channels: int = 3
+    num_classes: int = 1000
+    alpha: float = 1.0
+    base_resolution: int = 224
+    stride_schedule: str = "paper"
+    padding: str = "same"
+    channel_divisor: int = 8
+    se_gate: str = "hard_sigmoid"
+    bn_momentum: float = 0.99
+    bn_epsilon: float = 1e-3
+    input_scale: float = 1.0
+    input_offset: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_choice("stride_schedule", self.stride_schedule, tuple(STRIDE_SCHEDULES))
+        _check_choice("padding", self.padding, PADDINGS)
+        _check_choice("se_gate", self.se_gate, SE_GATES)
+        if self.stem.block_type != "cn":
+            raise SpecError(f"the stem must be a 'cn' block, got '{self.stem.block_type}'")
+        if not self.stages or not all(self.stages):
+            raise SpecError("a spec needs at least one stage, and every stage at least one block")
+        for name in ("resolution", "in_channels", "num_classes", "channel_divisor"):
+            if getattr(self, name) < 1:
+                raise SpecError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if self.alpha <= 0:
+            raise SpecError(f"alpha (width multiplier) must be > 0, got {self.alpha}")
+        if not 0.0 < self.bn_momentum < 1.0 or self.bn_epsilon <= 0:
+            raise SpecError("bn_momentum must be in (0, 1) (Flax/Keras convention) and bn_epsilon > 0")
+        layer_plan(self)  # a spec whose resolution does not fit its strides cannot exist
+
+    @property
+    def rho(self) -> float:
+        """Resolution multiplier ρ = resolution / base_resolution (V1 paper, section 3.3)."""
+        return self.resolution / self.base_resolution
+
+    @property
+    def blocks(self) -> tuple[BlockSpec, ...]:
+        """All blocks of all stages, in order (the stem excluded)."""
+        return tuple(block for stage in self.stages for block in stage)
+
+    def replace(self, **changes: Any) -> ArchSpec:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+# ----------------------------------------------------------------------------- block strings
+
+
+def format_number(value: float) -> str:
+    """Shortest exact text for a ratio: ``6``, ``4.5``, or a small fraction such as ``11/3``."""
+    if float(value).is_integer():
+        return str(int(value))
+    text = repr(float(value))
+    fraction = Fraction(value).limit_denominator(64)
+    if len(text) > 6 and float(fraction) == value:
+        return f"{fraction.numerator}/{fraction.denominator}"
+    return text
+
+
+def parse_number(text: str, token: str) -> float:
+    """Parse a decimal or ``p/q`` fraction from a block-string token."""
+    try:
+        if "/" in text:
+            numerator, denominator = text.split("/")
+            return float(Fraction(int(numerator), int(denominator)))
+        return float(text)
+    except (ValueError, ZeroDivisionError):
+        raise SpecError(f"token '{token}': '{text}' is not a number") from None
+
+
+def format_block(block: BlockSpec) -> str:
+    """The block string of `block`; `parse_block(format_block(b)) == b` for every block."""
+    tokens = [block.block_type, f"k{block.kernel_size}", f"s{block.stride}"]
+    if block.block_type == "ir":
+        tokens.append(f"e{format_number(block.expansion)}")
+    tokens.append(f"c{block.out_channels}")
+    if block.se_ratio:
+        tokens.append(f"se{format_number(block.se_ratio)}")
+    tokens.append(block.activation)
+    if not block.skip:
+        tokens.append("noskip")
+    return "_".join(tokens)
+
+
+def parse_block(text: str) -> BlockSpec:
+    """Parse a block string such as ``ir_k3_s2_e6_c24_relu6`` (grammar in the module docstring)."""
+    if not isinstance(text, str) or not text:
+        raise SpecError(f"a block string must be a non-empty string, got {text!r}")
+    block_type, *tokens = text.split("_")
+    if block_type not in BLOCK_TYPES:
+        raise SpecError(
+            f"block '{text}': unknown block type '{block_type}' (allowed: {', '.join(BLOCK_TYPES)})"
+        )
+    fields: dict[str, Any] = {"block_type": block_type}
+    for token in tokens:
+        name, value = _parse_token(token, text)
+        if name in fields:
+            raise SpecError(f"block '{text}': '{name}' is given twice")
+        fields[name] = value
+    missing = [key for key in ("kernel_size", "stride", "out_channels") if key not in fields]
+    if missing:
+        letters = {"kernel_size": "k<int>", "stride": "s<int>", "out_channels": "c<int>"}
+        needed = ", ".join(letters[key] for key in missing)
+        raise SpecError(f"block '{text}': missing {needed}")
+    try:
+        return BlockSpec(**fields)
+    except SpecError as error:
+        raise SpecError(f"block '{text}': {error}") from None
+
+
+def _parse_token(token: str, text: str) -> tuple[str, Any]:
+    if token in ACTIVATIONS:
+        return "activation", token
+    if token == "noskip":
+        return "skip", False
+    for prefix, name in (("se", "se_ratio"), ("k", "kernel_size"), ("s", "stride"),
+                         ("c", "out_channels"), ("e", "expansion")):
+        if token.startswith(prefix) and len(token) > len(prefix):
+            value = token[len(prefix):]
+            if name in ("se_ratio", "expansion"):
+                return name, parse_number(value, token)
+            if not value.isdigit():
+                raise SpecError(f"block '{text}': token '{token}' needs an integer after '{prefix}'")
+            return name, int(value)
+    allowed = "k<int>, s<int>, e<num>, c<int>, se<num>, " + ", ".join(ACTIVATIONS) + ", noskip"
+    raise SpecError(f"block '{text}': unknown token '{token}' (allowed: {allowed})")
+
+
+# ----------------------------------------------------------------------------- the layer plan
+
+
+@dataclass(frozen=True)
+class PlannedBlock:
+    """A block placed in the network: its effective stride, input shape and widths."""
+
+    index: int
+    name: str
+    block: BlockSpec
+    stride: int
+    in_channels: int
+    in_size: int
+    out_size: int
+    expanded_channels: int
+    se_channels: int
+    residual: bool
+
+
+def padding_amounts(
+    padding: str, kernel_size: int, stride: int, size: int, depthwise: bool = False
+) -> tuple[int, int]:
+    """Zero padding (before, after) of one spatial axis; the one rule the cost model and NNX share.
+
+    ``same`` is TensorFlow's SAME (output = ceil(size / stride); extra pixel at the end), which the
+    papers' shapes and Keras V2/V3 use. ``symmetric`` pads k//2 on both sides (PyTorch).
+    ``keras_v1`` pads stride-2 depthwise convs by (k//2 - 1, k//2) as Keras' MobileNet V1 does
+    (equal to SAME for even sizes, one pixel smaller output for odd ones), the rest like SAME.
+    """
+    if padding == "symmetric":
+        return kernel_size // 2, kernel_size // 2
+    if padding == "keras_v1" and stride == 2 and depthwise:
+        return kernel_size // 2 - 1, kernel_size // 2
+    output = math.ceil(size / stride)
+    total = max((output - 1) * stride + kernel_size - size, 0)
+    return total // 2, total - total // 2
+
+
+def output_size(
+    padding: str, kernel_size: int, stride: int, size: int, depthwise: bool = False
+) -> int:
+    """Spatial output size of a convolution under `padding` (see `padding_amounts`)."""
+    before, after = padding_amounts(padding, kernel_size, stride, size, depthwise)
+    return (size + before + after - kernel_size) // stride + 1
+
+
+def effective_strides(spec: ArchSpec) -> tuple[int, ...]:
+    """Strides of the stem and every block after the stride schedule is applied."""
+    strides = [spec.stem.stride] + [block.stride for block in spec.blocks]
+    to_remove = STRIDE_SCHEDULES[spec.stride_schedule]
+    for position, stride in enumerate(strides):
+        if to_remove and stride == 2:
+            strides[position] = 1
+            to_remove -= 1
+    return tuple(strides)
+
+
+def layer_plan(spec: ArchSpec) -> tuple[int, int, tuple[PlannedBlock, ...]]:
+    """Place every block: returns (stem stride, stem output size, planned blocks).
+
+    Raises SpecError when the resolution is too small for the stride schedule: every strided
+    layer must see at least 2 pixels, or it would downsample nothing.
+    """
+    stem_stride, *block_strides = effective_strides(spec)
+    size = _checked_output(spec, "stem", spec.stem, stem_stride, spec.resolution)
+    channels = spec.stem.out_channels
+    planned = []
+    for index, (block, stride) in enumerate(zip(spec.blocks, block_strides, strict=True)):
+        out_size = _checked_output(spec, f"block {index}", block, stride, size)
+        expanded = _expanded_channels(spec, block, channels)
+        se_channels = make_divisible(expanded * block.se_ratio, spec.channel_divisor) \
+            if block.se_ratio else 0
+        residual = (block.skip and block.block_type != "cn" and stride == 1
+                    and channels == block.out_channels)
+        planned.append(PlannedBlock(index, _block_name(spec, index), block, stride, channels,
+                                    size, out_size, expanded, se_channels, residual))
+        channels, size = block.out_channels, out_size
+    return stem_stride, planned[0].in_size, tuple(planned)
+
+
+def _expanded_channels(spec: ArchSpec, block: BlockSpec, in_channels: int) -> int:
+    if block.block_type == "ir":
+        if block.expansion == 1.0:
+            return in_channels
+        return make_divisible(in_channels * block.expansion, spec.channel_divisor)
+    if block.block_type == "ds":
+        return in_channels
+    return block.out_channels
+
+
+def _block_name(spec: ArchSpec, index: int) -> str:
+    position = 0
+    for stage_index, stage in enumerate(spec.stages):
+        if index < position + len(stage):
+            return f"stage{stage_index}.block{index - position}"
+        position += len(stage)
+    raise IndexError(index)
+
+
+def _checked_output(spec: ArchSpec, where: str, block: BlockSpec, stride: int, size: int) -> int:
+    if stride > 1 and size < 2:
+        minimum = minimum_resolution(spec)
+        raise SpecError(
+            f"resolution {spec.resolution} is too small for stride schedule "
+            f"'{spec.stride_schedule}': {where} would downsample a {size}x{size} map "
+            f"(use resolution >= {minimum}, or a schedule from {', '.join(STRIDE_SCHEDULES)})"
+        )
+    out = output_size(spec.padding, block.kernel_size, stride, size, block.block_type != "cn")
+    if out < 1:
+        raise SpecError(f"resolution {spec.resolution}: {where} produces an empty feature map")
+    return out
+
+
+def minimum_resolution(spec: ArchSpec) -> int:
+    """Smallest input size at which every strided layer still sees at least 2 pixels."""
+    blocks = (spec.stem, *spec.blocks)
+    strides = effective_strides(spec)
+    for resolution in range(1, 8193):
+        size = resolution
+        for block, stride in zip(blocks, strides, strict=True):
+            if stride > 1 and size < 2:
+                break
+            depthwise = block.block_type != "cn"
+            size = output_size(spec.padding, block.kernel_size, stride, size, depthwise)
+        else:
+            return resolution
+    raise SpecError("no resolution up to 8192 fits this stride schedule")
+
+
+def iter_block_strings(spec: ArchSpec) -> Iterator[str]:
+    """Block strings of the stem and every block (for tables and Optuna attributes)."""
+    yield format_block(spec.stem)
+    for block in spec.blocks:
+        yield format_block(block)
+
+
+# ----------------------------------------------------------------------------- dict form
+
+_SCALAR_FIELDS = tuple(f.name for f in dataclasses.fields(ArchSpec)
+                       if f.name not in ("stem", "stages", "head"))
+
+
+def spec_to_dict(spec: ArchSpec) -> dict[str, Any]:
+    """Plain dict (YAML/JSON-ready) with blocks as block strings; `spec_from_dict` inverts it."""
+    data: dict[str, Any] = {name: getattr(spec, name) for name in _SCALAR_FIELDS}
+    data["stem"] = format_block(spec.stem)
+    data["stages"] = [[format_block(block) for block in stage] for stage in spec.stages]
+    data["head"] = dataclasses.asdict(spec.head)
+    return data
+
+
+def spec_from_dict(data: Mapping[str, Any], source: str = "spec") -> ArchSpec:
+    """Build a spec from its dict form; unknown or missing fields name `source` and the allowed set."""
+    if not isinstance(data, Mapping):
+        raise SpecError(f"{source}: a spec must be a mapping of fields, got {type(data).__name__}")
+    allowed = (*_SCALAR_FIELDS, "stem", "stages", "head")
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise SpecError(f"{source}: unknown field '{unknown[0]}' (allowed: {', '.join(allowed)})")
+    required = ("name", "family", "resolution", "stem", "stages")
+    missing = [name for name in required if name not in data]
+    if missing:
+        raise SpecError(f"{source}: missing field '{missing[0]}' (required: {', '.join(required)})")
+    try:
+        fields = {name: data[name] for name in _SCALAR_FIELDS if name in data}
+        stages = data["stages"]
+        if not isinstance(stages, list) or not all(isinstance(s, list) for s in stages):
+            raise SpecError("field 'stages' must be a list of lists of block strings")
+        head = data.get("head", {})
+        if not isinstance(head, Mapping) or set(head) - {"channels", "activation", "dropout"}:
+            raise SpecError("field 'head' must be a mapping with channels, activation, dropout")
+        return ArchSpec(stem=parse_block(data["stem"]),
+                        stages=tuple(tuple(parse_block(b) for b in stage) for stage in stages),
+                        head=HeadSpec(**head), **fields)
+    except SpecError as error:
+        raise SpecError(f"{source}: {error}") from None
+    except TypeError as error:
+        raise SpecError(f"{source}: {error}") from None
+
+
+def _check_choice(what: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise SpecError(f"unknown {what} '{value}' (allowed: {', '.join(allowed)})")
