@@ -75,7 +75,8 @@ class BlockSpec:
         _check_choice("activation", self.activation, ACTIVATIONS)
         for name in ("kernel_size", "stride", "out_channels"):
             if getattr(self, name) < 1:
-                raise SpecError(f"block {name} must be a positive integer, got {getattr(self, name)}")
+                value = getattr(self, name)
+                raise SpecError(f"block {name} must be a positive integer, got {value}")
         if self.kernel_size % 2 == 0:
             raise SpecError(f"block kernel_size must be odd, got {self.kernel_size}")
         if self.stride not in (1, 2):
@@ -148,7 +149,7 @@ class ArchSpec:
         if self.alpha <= 0:
             raise SpecError(f"alpha (width multiplier) must be > 0, got {self.alpha}")
         if not 0.0 < self.bn_momentum < 1.0 or self.bn_epsilon <= 0:
-            raise SpecError("bn_momentum must be in (0, 1) (Flax/Keras convention) and bn_epsilon > 0")
+            raise SpecError("bn_momentum must be in (0, 1) (Flax/Keras convention), bn_epsilon > 0")
         layer_plan(self)  # a spec whose resolution does not fit its strides cannot exist
 
     @property
@@ -242,9 +243,8 @@ def _parse_token(token: str, text: str) -> tuple[str, Any]:
             value = token[len(prefix):]
             if name in ("se_ratio", "expansion"):
                 return name, parse_number(value, token)
-            if not value.isdigit():
-                raise SpecError(f"block '{text}': token '{token}' needs an integer after '{prefix}'")
-            return name, int(value)
+            if value.isdigit():
+                return name, int(value)
     allowed = "k<int>, s<int>, e<num>, c<int>, se<num>, " + ", ".join(ACTIVATIONS) + ", noskip"
     raise SpecError(f"block '{text}': unknown token '{token}' (allowed: {allowed})")
 
@@ -401,7 +401,7 @@ def spec_to_dict(spec: ArchSpec) -> dict[str, Any]:
 
 
 def spec_from_dict(data: Mapping[str, Any], source: str = "spec") -> ArchSpec:
-    """Build a spec from its dict form; unknown or missing fields name `source` and the allowed set."""
+    """Build a spec from its dict form; errors name `source`, the field and the allowed set."""
     if not isinstance(data, Mapping):
         raise SpecError(f"{source}: a spec must be a mapping of fields, got {type(data).__name__}")
     allowed = (*_SCALAR_FIELDS, "stem", "stages", "head")

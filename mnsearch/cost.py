@@ -32,6 +32,7 @@ class LayerCost(NamedTuple):
     output_shape: tuple[int, int, int]
     madds: int
     params: int
+    weights: int
     bn_channels: int
     live_values: int
 
@@ -62,7 +63,7 @@ def layer_costs(spec: ArchSpec) -> list[LayerCost]:
     last = planned[-1]
     features = last.block.out_channels
     rows.append(LayerCost("pool", "pool", last.out_size, 1, (last.out_size, last.out_size,
-                          features), (1, 1, features), 0, 0, 0,
+                          features), (1, 1, features), 0, 0, 0, 0,
                           last.out_size ** 2 * features + features))
     if spec.head.channels:
         rows.append(_dense("head", features, spec.head.channels))
@@ -92,14 +93,17 @@ def layer_table(spec: ArchSpec) -> pd.DataFrame:
 
 
 def cost_by_op(spec: ArchSpec) -> pd.DataFrame:
-    """Share of Mult-Adds and params by layer type, like the V1 paper's Table 2."""
+    """Share of Mult-Adds and params by layer type, like the V1 paper's Table 2.
+
+    `weights` counts kernels only (no biases, no BN): the V1 paper's Table 2 shares are of those.
+    """
     table = layer_table(spec)
     table["type"] = table["op"] + " " + table["kernel"].astype(str) + "x" + \
         table["kernel"].astype(str)
     table.loc[table["op"].isin(["fc", "pool"]), "type"] = table["op"]
-    grouped = table.groupby("type", sort=False)[["madds", "params"]].sum()
-    grouped["madds_share"] = grouped["madds"] / grouped["madds"].sum()
-    grouped["params_share"] = grouped["params"] / grouped["params"].sum()
+    grouped = table.groupby("type", sort=False)[["madds", "params", "weights"]].sum()
+    for column in ("madds", "params", "weights"):
+        grouped[f"{column}_share"] = grouped[column] / grouped[column].sum()
     return grouped.reset_index()
 
 
@@ -132,7 +136,7 @@ def _conv(layer: str, op: str, kernel: int, stride: int, source: tuple[int, int]
     live = size_in * size_in * channels_in + size_out * size_out * channels_out + shortcut
     return LayerCost(layer, op, kernel, stride, (size_in, size_in, channels_in),
                      (size_out, size_out, channels_out), weights * size_out * size_out,
-                     weights + 2 * channels_out, channels_out, live)
+                     weights + 2 * channels_out, weights, channels_out, live)
 
 
 def _depthwise(layer: str, kernel: int, stride: int, size_in: int, size_out: int,
@@ -141,7 +145,7 @@ def _depthwise(layer: str, kernel: int, stride: int, size_in: int, size_out: int
     live = (size_in * size_in + size_out * size_out) * channels + shortcut
     return LayerCost(layer, "depthwise", kernel, stride, (size_in, size_in, channels),
                      (size_out, size_out, channels), weights * size_out * size_out,
-                     weights + 2 * channels, channels, live)
+                     weights + 2 * channels, weights, channels, live)
 
 
 def _squeeze_excite(name: str, size: int, channels: int, squeeze: int,
@@ -150,13 +154,15 @@ def _squeeze_excite(name: str, size: int, channels: int, squeeze: int,
     held = size * size * channels + shortcut
     return [
         LayerCost(f"{name}.se_reduce", "se", 1, 1, (1, 1, channels), (1, 1, squeeze),
-                  channels * squeeze, channels * squeeze + squeeze, 0, held + channels + squeeze),
+                  channels * squeeze, channels * squeeze + squeeze, channels * squeeze, 0,
+                  held + channels + squeeze),
         LayerCost(f"{name}.se_expand", "se", 1, 1, (1, 1, squeeze), (1, 1, channels),
-                  squeeze * channels, squeeze * channels + channels, 0, held + squeeze + channels),
+                  squeeze * channels, squeeze * channels + channels, squeeze * channels, 0,
+                  held + squeeze + channels),
     ]
 
 
 def _dense(layer: str, features_in: int, features_out: int) -> LayerCost:
     return LayerCost(layer, "fc", 1, 1, (1, 1, features_in), (1, 1, features_out),
-                     features_in * features_out, features_in * features_out + features_out, 0,
-                     features_in + features_out)
+                     features_in * features_out, features_in * features_out + features_out,
+                     features_in * features_out, 0, features_in + features_out)

@@ -40,18 +40,20 @@ _V3_SMALL = (((1, 16, 3, 2, True, False),),
 def mobilenet_v1(alpha: float = 1.0, resolution: int = 224, **options: Any) -> ArchSpec:
     """MobileNet V1: widths int(c * alpha) (paper 3.2), ReLU6 and BN momentum 0.99 as TF-slim/Keras.
 
-    The paper's text says ReLU; the released checkpoints (and Keras) use ReLU6.
+    The paper's text says ReLU; the released checkpoints (and Keras) use ReLU6. V1 has no
+    residual connections (`noskip`).
     """
     _check_alpha(alpha)
     stem = BlockSpec("cn", 3, 2, int(32 * alpha), activation="relu6")
-    stages = tuple(tuple(BlockSpec("ds", 3, stride, int(channels * alpha), activation="relu6")
-                         for channels, stride in stage) for stage in _V1_STAGES)
+    stages = tuple(tuple(BlockSpec("ds", 3, stride, int(channels * alpha), activation="relu6",
+                                   skip=False) for channels, stride in stage)
+                   for stage in _V1_STAGES)
     return _finish("v1", "v1", alpha, resolution, stem, stages,
                    HeadSpec(dropout=1e-3), options, channel_divisor=1, bn_momentum=0.99)
 
 
 def mobilenet_v2(alpha: float = 1.0, resolution: int = 224, **options: Any) -> ArchSpec:
-    """MobileNet V2: widths make_divisible(int(c * alpha), 8); 1280 last channels unless alpha > 1."""
+    """MobileNet V2: widths make_divisible(int(c * alpha), 8); last conv 1280 unless alpha > 1."""
     _check_alpha(alpha)
     stem = BlockSpec("cn", 3, 2, make_divisible(32 * alpha), activation="relu6")
     stages = []

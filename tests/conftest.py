@@ -1,0 +1,10 @@
+"""Test settings: CPU only, XLA optimisations off (compile time dominates these tiny models)."""
+
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import jax  # noqa: E402
+
+jax.config.update("jax_disable_most_optimizations", True)

@@ -1,0 +1,127 @@
+"""Spec layer: block strings, width rules, stride schedules, dict round trip, validation."""
+
+import pytest
+
+from mnsearch.arch import (
+    STRIDE_SCHEDULES,
+    BlockSpec,
+    SpecError,
+    effective_strides,
+    format_block,
+    layer_plan,
+    make_divisible,
+    minimum_resolution,
+    parse_block,
+    spec_from_dict,
+    spec_to_dict,
+)
+from mnsearch.families import PRESETS, preset
+
+
+def test_make_divisible_matches_the_tf_slim_rule():
+    assert make_divisible(32 * 0.35) == 16  # 8 would be > 10% below 11.2
+    assert make_divisible(16 * 0.75) == 16
+    assert make_divisible(24 * 0.75) == 24  # 18 -> 16 is > 10% down, so 24
+    assert make_divisible(960 * 0.75) == 720
+    assert make_divisible(1280 * 1.4) == 1792
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+@pytest.mark.parametrize("alpha", [0.35, 0.75, 1.0, 1.3])
+def test_every_preset_block_round_trips_through_its_string(name, alpha):
+    spec = preset(name, alpha, 160)
+    for block in (spec.stem, *spec.blocks):
+        text = format_block(block)
+        assert parse_block(text) == block
+        assert format_block(parse_block(text)) == text
+    assert spec_from_dict(spec_to_dict(spec)) == spec
+
+
+def test_block_string_examples():
+    block = parse_block("ir_k5_s2_e11/3_c40_se0.25_hswish")
+    assert block == BlockSpec("ir", 5, 2, 40, expansion=11 / 3, se_ratio=0.25,
+                              activation="hswish")
+    assert format_block(block) == "ir_k5_s2_e11/3_c40_se0.25_hswish"
+    assert format_block(parse_block("ds_k3_s1_c64_relu6_noskip")) == "ds_k3_s1_c64_relu6_noskip"
+    assert format_block(BlockSpec("ir", 3, 1, 80, expansion=2.3)) == "ir_k3_s1_e2.3_c80_relu"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("xx_k3_s1_c8", "unknown block type 'xx'"),
+    ("ir_k3_s1_c8_swish", "unknown token 'swish'"),
+    ("ir_k3_c8", "missing s<int>"),
+    ("ir_k3_s3_c8", "stride must be 1 or 2"),
+    ("ir_k4_s1_c8", "kernel_size must be odd"),
+    ("ds_k3_s1_e6_c8", "expansion applies to 'ir' blocks only"),
+    ("ir_k3_s1_eX_c8", "'X' is not a number"),
+    ("ir_kX_s1_c8", "unknown token 'kX'"),
+    ("ir_k3_s1_c8_c16", "given twice"),
+    ("cn_k3_s1_c8_se0.25", "squeeze-excite applies"),
+])
+def test_malformed_block_strings_name_the_problem(text, message):
+    with pytest.raises(SpecError, match=message):
+        parse_block(text)
+
+
+def test_v1_uses_truncation_and_v2_v3_make_divisible():
+    v1 = preset("v1", 0.75)
+    assert v1.stem.out_channels == 24 and v1.blocks[-1].out_channels == 768
+    v2 = preset("v2", 0.35)
+    assert v2.stem.out_channels == 16 and v2.blocks[0].out_channels == 8
+    assert v2.blocks[-1].out_channels == 1280  # last conv kept at 1280 for alpha <= 1
+    assert preset("v2", 1.4).blocks[-1].out_channels == 1792
+    v3 = preset("v3-large", 0.75)
+    assert v3.stem.out_channels == 16  # V3 stem is not scaled
+    assert v3.head.channels == 1280 and preset("v3-small", 1.25).head.channels == 1280
+
+
+def test_v3_minimal_has_no_se_no_hswish_and_3x3_kernels():
+    spec = preset("v3-large-minimal")
+    assert spec.stem.activation == "relu" and spec.head.activation == "relu"
+    assert all(b.kernel_size == 3 and b.se_ratio == 0 and b.activation == "relu"
+               for b in spec.blocks if b.block_type == "ir")
+
+
+def test_expanded_and_se_widths_follow_keras():
+    _, _, planned = layer_plan(preset("v3-small"))
+    assert [p.expanded_channels for p in planned[:-1]] == \
+        [16, 72, 88, 96, 240, 240, 120, 144, 288, 576, 576]
+    assert planned[0].se_channels == 8 and planned[4].se_channels == 64
+
+
+def test_stride_schedules_are_named_and_explicit():
+    spec = preset("v2", 1.0, 28, stride_schedule="paper")
+    assert effective_strides(spec)[:3] == (2, 1, 2)
+    stem1 = spec.replace(stride_schedule="stem1")
+    assert effective_strides(stem1)[:3] == (1, 1, 2)
+    cifar = spec.replace(stride_schedule="cifar")
+    assert effective_strides(cifar)[:3] == (1, 1, 1)
+    assert set(STRIDE_SCHEDULES) == {"paper", "stem1", "cifar"}
+    assert layer_plan(cifar)[2][-1].out_size == 4
+
+
+def test_resolution_too_small_for_the_schedule_is_refused():
+    spec = preset("v1", 1.0, 224)
+    assert minimum_resolution(spec) == 17
+    preset("v1", 1.0, 17)
+    with pytest.raises(SpecError, match=r"too small for stride schedule 'paper'.*>= 17"):
+        preset("v1", 1.0, 16)
+    preset("v1", 1.0, 9, stride_schedule="stem1")
+
+
+def test_rho_is_resolution_over_base():
+    assert preset("v1", 1.0, 160).rho == pytest.approx(160 / 224)
+
+
+def test_spec_dict_errors_name_the_field():
+    data = spec_to_dict(preset("v2"))
+    with pytest.raises(SpecError, match="unknown field 'widht'.*allowed: name, family"):
+        spec_from_dict({**data, "widht": 1}, source="my.yaml")
+    with pytest.raises(SpecError, match="my.yaml: missing field 'stem'"):
+        spec_from_dict({k: v for k, v in data.items() if k != "stem"}, source="my.yaml")
+    with pytest.raises(SpecError, match="my.yaml: block 'ir_k3_s9_c8'"):
+        spec_from_dict({**data, "stages": [["ir_k3_s9_c8"]]}, source="my.yaml")
+    with pytest.raises(SpecError, match="unknown preset option 'classes'"):
+        preset("v2", classes=10)
+    with pytest.raises(SpecError, match="alpha"):
+        preset("v3-small", -1.0)

@@ -1,0 +1,78 @@
+"""`mnsearch cost`: JSON fields, tables, spec files, and one-line errors with exit status 2."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mnsearch.cli import main
+from mnsearch.families import preset
+from mnsearch.specfile import load_spec, save_spec
+
+
+def _json(capsys, *argv):
+    assert main(list(argv)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_cost_json_has_integer_fields(capsys):
+    result = _json(capsys, "cost", "v1", "--alpha", "0.25", "--resolution", "224",
+                   "--classes", "1000", "--json")
+    assert round(result["madds"] / 1e6) == 41
+    assert all(isinstance(result[key], int) for key in ("madds", "params", "params_keras"))
+
+
+def test_cost_grid_lists_every_combination(capsys):
+    rows = _json(capsys, "cost", "v1", "--alpha", "1,0.5", "--resolution", "224,128", "--json")
+    assert [(row["alpha"], row["resolution"]) for row in rows] == \
+        [(1.0, 224), (1.0, 128), (0.5, 224), (0.5, 128)]
+
+
+def test_cost_table_and_layers_are_readable(capsys):
+    assert main(["cost", "v3-small", "--layers", "--resolution", "96"]) == 0
+    output = capsys.readouterr().out
+    assert "stage1.block0.expand" in output and "Mult-Adds" in output
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_spec_file_round_trip_gives_the_same_cost(tmp_path, capsys, suffix):
+    spec = preset("v3-large", 0.75, 160, num_classes=10, in_channels=1)
+    path = tmp_path / f"spec{suffix}"
+    save_spec(spec, path)
+    assert load_spec(path) == spec
+    from_file = _json(capsys, "cost", str(path), "--json")
+    from_preset = _json(capsys, "cost", "v3-large", "--alpha", "0.75", "--resolution", "160",
+                        "--classes", "10", "--in-channels", "1", "--json")
+    assert from_file == from_preset
+
+
+def _error(capsys, *argv):
+    assert main(list(argv)) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "Traceback" not in error
+    return error
+
+
+def test_bad_inputs_give_one_line_and_exit_2(tmp_path, capsys):
+    assert "unknown architecture 'v9'" in _error(capsys, "cost", "v9")
+    assert "alpha" in _error(capsys, "cost", "v1", "--alpha", "0")
+    assert "alpha" in _error(capsys, "cost", "v1", "--alpha", "-0.5")
+    assert ">= 17" in _error(capsys, "cost", "v2", "--resolution", "12")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nfamily: v2\nresolution: 32\nstem: cn_k3_s2_c16\n"
+                   "stages: [[ir_k3_s1_e6_c16_relu6, ir_k3_sX_c8]]\n")
+    assert "unknown token 'sX'" in _error(capsys, "cost", str(bad))
+    extra = tmp_path / "extra.yaml"
+    save_spec(preset("v2", 0.5, 32), extra)
+    extra.write_text(extra.read_text() + "colour: blue\n")
+    message = _error(capsys, "cost", str(extra))
+    assert "extra.yaml: unknown field 'colour'" in message and "allowed:" in message
+    assert "does not exist" in _error(capsys, "cost", str(tmp_path / "missing.yaml"))
+    assert "presets only" in _error(capsys, "cost", str(extra), "--alpha", "0.5")
+
+
+def test_console_script_runs_as_a_module():
+    result = subprocess.run([sys.executable, "-m", "mnsearch", "cost", "v1", "--alpha", "1,2x"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "comma-separated list" in result.stderr
