@@ -7,12 +7,16 @@ else. Padding comes from `mnsearch.arch.padding_amounts`, the rule the cost mode
 
 from __future__ import annotations
 
+import os
+
 import jax
 import jax.numpy as jnp
 
 from mnsearch.arch import padding_amounts
 
 _DIMENSIONS = ("NHWC", "HWIO", "NHWC")
+DEPTHWISE_IMPLEMENTATIONS = ("auto", "shifted", "lax")
+DEPTHWISE_ENVIRONMENT = "MNSEARCH_DEPTHWISE"
 
 
 def _explicit_padding(x: jax.Array, padding: str, kernel_size: int, stride: int,
@@ -32,13 +36,53 @@ def conv(x: jax.Array, kernel: jax.Array, stride: int, padding: str) -> jax.Arra
         dimension_numbers=_DIMENSIONS)
 
 
-def depthwise_conv(x: jax.Array, kernel: jax.Array, stride: int, padding: str) -> jax.Array:
+def depthwise_implementation() -> str:
+    """`shifted` on CPU, `lax` elsewhere; MNSEARCH_DEPTHWISE=shifted|lax overrides.
+
+    XLA:CPU lowers grouped convolutions (and above all their gradients) 3-5x slower than K*K
+    shifted multiply-adds; on GPU/TPU the vendor depthwise kernels behind `lax` win. Read at
+    trace time, so one process can compare both.
+    """
+    choice = os.environ.get(DEPTHWISE_ENVIRONMENT, "auto")
+    if choice not in DEPTHWISE_IMPLEMENTATIONS:
+        raise ValueError(f"{DEPTHWISE_ENVIRONMENT}='{choice}' is not one of "
+                         f"{', '.join(DEPTHWISE_IMPLEMENTATIONS)}")
+    if choice == "auto":
+        return "shifted" if jax.default_backend() == "cpu" else "lax"
+    return choice
+
+
+def depthwise_conv(x: jax.Array, kernel: jax.Array, stride: int, padding: str,
+                   implementation: str | None = None) -> jax.Array:
     """Depthwise convolution, NHWC input, kernel (K, K, C): one K x K filter per channel."""
     kernel_size, channels = kernel.shape[0], kernel.shape[-1]
+    pads = _explicit_padding(x, padding, kernel_size, stride, True)
+    if (implementation or depthwise_implementation()) == "shifted":
+        return _shifted_depthwise(x, kernel, stride, pads)
     return jax.lax.conv_general_dilated(
-        x, kernel.reshape(kernel_size, kernel_size, 1, channels), (stride, stride),
-        _explicit_padding(x, padding, kernel_size, stride, True),
+        x, kernel.reshape(kernel_size, kernel_size, 1, channels), (stride, stride), pads,
         dimension_numbers=_DIMENSIONS, feature_group_count=channels)
+
+
+def _shifted_depthwise(x: jax.Array, kernel: jax.Array, stride: int,
+                       pads: tuple[tuple[int, int], tuple[int, int]]) -> jax.Array:
+    """Sum over the K*K taps of a strided slice times that tap's per-channel weight."""
+    kernel_size = kernel.shape[0]
+    padded = jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
+    batch, height, width, channels = padded.shape
+    out_height = (height - kernel_size) // stride + 1
+    out_width = (width - kernel_size) // stride + 1
+    total = None
+    for row in range(kernel_size):
+        for column in range(kernel_size):
+            tap = jax.lax.slice(
+                padded, (0, row, column, 0),
+                (batch, row + (out_height - 1) * stride + 1,
+                 column + (out_width - 1) * stride + 1, channels),
+                (1, stride, stride, 1))
+            term = tap * kernel[row, column]
+            total = term if total is None else total + term
+    return total
 
 
 def hard_sigmoid(x: jax.Array) -> jax.Array:

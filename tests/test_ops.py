@@ -1,0 +1,56 @@
+"""The CPU fast path (shifted multiply-adds) computes what lax.conv computes, values and grads."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from mnsearch.families import preset
+from mnsearch.model import build, eval_view
+from mnsearch.ops import depthwise_conv, depthwise_implementation
+
+
+@pytest.mark.parametrize("kernel_size, stride, size, padding", [
+    (3, 1, 8, "same"), (3, 2, 8, "same"), (3, 2, 7, "same"), (5, 2, 9, "same"),
+    (5, 1, 6, "symmetric"), (3, 2, 7, "keras_v1"), (3, 2, 1, "same"),
+])
+def test_shifted_depthwise_equals_lax_conv(kernel_size, stride, size, padding):
+    keys = jax.random.split(jax.random.key(0), 2)
+    x = jax.random.normal(keys[0], (2, size, size, 5))
+    kernel = jax.random.normal(keys[1], (kernel_size, kernel_size, 5))
+
+    def loss(x, kernel, implementation):
+        out = depthwise_conv(x, kernel, stride, padding, implementation)
+        return jnp.sum(jnp.sin(out)), out
+
+    (_, fast), fast_grads = jax.value_and_grad(loss, (0, 1), has_aux=True)(x, kernel, "shifted")
+    (_, slow), slow_grads = jax.value_and_grad(loss, (0, 1), has_aux=True)(x, kernel, "lax")
+    np.testing.assert_allclose(fast, slow, atol=1e-5)
+    for fast_grad, slow_grad in zip(fast_grads, slow_grads, strict=True):
+        np.testing.assert_allclose(fast_grad, slow_grad, atol=1e-4)
+
+
+def test_whole_model_gradients_agree_between_paths(monkeypatch):
+    model = build(preset("v3-small", 0.5, 32, num_classes=3))
+    images = jax.random.normal(jax.random.key(1), (2, 32, 32, 3))
+
+    def gradients(implementation):
+        monkeypatch.setenv("MNSEARCH_DEPTHWISE", implementation)
+        view = eval_view(model)
+        return nnx.jit(nnx.grad(lambda network: jnp.sum(network(images) ** 2)))(view)
+
+    fast_grads, slow_grads = gradients("shifted"), gradients("lax")
+    assert len(jax.tree.leaves(fast_grads)) == len(jax.tree.leaves(nnx.state(model, nnx.Param)))
+    for fast, slow in zip(jax.tree.leaves(fast_grads), jax.tree.leaves(slow_grads), strict=True):
+        np.testing.assert_allclose(fast, slow, rtol=1e-3, atol=1e-4)
+
+
+def test_implementation_choice(monkeypatch):
+    monkeypatch.delenv("MNSEARCH_DEPTHWISE", raising=False)
+    assert depthwise_implementation() == "shifted"  # CPU
+    monkeypatch.setenv("MNSEARCH_DEPTHWISE", "lax")
+    assert depthwise_implementation() == "lax"
+    monkeypatch.setenv("MNSEARCH_DEPTHWISE", "fast")
+    with pytest.raises(ValueError, match="shifted, lax"):
+        depthwise_implementation()
