@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from mnsearch.errors import MnsearchError
+
 BLOCK_TYPES = ("cn", "ds", "ir")
 ACTIVATIONS = ("relu", "relu6", "hswish", "identity")
 PADDINGS = ("same", "symmetric", "keras_v1")
@@ -41,7 +43,7 @@ SE_GATES = ("hard_sigmoid", "sigmoid")
 STRIDE_SCHEDULES: dict[str, int] = {"paper": 0, "stem1": 1, "cifar": 2}
 
 
-class SpecError(ValueError):
+class SpecError(MnsearchError):
     """A spec, block string or spec file is invalid; the message names the field and the fix."""
 
 

@@ -14,15 +14,16 @@ from collections.abc import Callable, Sequence
 from rich.console import Console
 from rich.table import Table
 
-from mnsearch.arch import SpecError
+from mnsearch.cli_train import add_bench_parser, add_train_parser
 from mnsearch.cost import cost, layer_table
+from mnsearch.errors import MnsearchError
 from mnsearch.families import PRESETS
 from mnsearch.specfile import resolve_arch
 
 EXIT_USAGE = 2
 
 
-class CommandError(ValueError):
+class CommandError(MnsearchError):
     """A command-line problem that is not a spec problem (bad flag value, missing file…)."""
 
 
@@ -110,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     cost_parser.add_argument("--layers", action="store_true", help="show the per-layer table")
     cost_parser.add_argument("--json", action="store_true", help="print JSON")
     cost_parser.set_defaults(handler=_cost_command)
+    add_train_parser(commands, _add_arch_arguments)
+    add_bench_parser(commands, _add_arch_arguments)
     return parser
 
 
@@ -118,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (SpecError, CommandError) as error:
+    except MnsearchError as error:
         print(f"mnsearch {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

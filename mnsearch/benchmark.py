@@ -1,0 +1,58 @@
+"""Steady-state throughput of a spec: images per second for a training step or inference.
+
+Compilation and the first steps are excluded (warm-up); the figure is the median over timed
+repeats, because these machines are noisy. The training step is the one `train_and_evaluate`
+runs, so the number predicts a sweep's cost.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from mnsearch.arch import ArchSpec
+from mnsearch.model import build, eval_view
+from mnsearch.train import TrainConfig, _predict, _train_step, make_optimizer
+
+MODES = ("train", "infer")
+
+
+def throughput(spec: ArchSpec, batch_size: int = 128, mode: str = "train", steps: int = 10,
+               repeats: int = 3, warmup: int = 2) -> float:
+    """Median images/s over `repeats` runs of `steps` steps each, after `warmup` steps."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode '{mode}' (allowed: {', '.join(MODES)})")
+    if batch_size < 1 or steps < 1:
+        raise ValueError("batch size and steps must be >= 1")
+    rng = np.random.default_rng(0)
+    images = jnp.asarray(rng.normal(size=(batch_size, spec.resolution, spec.resolution,
+                                          spec.in_channels)), jnp.float32)
+    labels = jnp.asarray(rng.integers(0, spec.num_classes, batch_size), jnp.int32)
+    model = build(spec)
+    if mode == "train":
+        optimizer = nnx.Optimizer(model, make_optimizer(TrainConfig(), steps), wrt=nnx.Param)
+        key = jax.random.key(0)
+
+        def step() -> jax.Array:
+            return _train_step(model, optimizer, images, labels, key, 0.1, spec.num_classes,
+                               0, False)
+    else:
+        view = eval_view(model)
+
+        def step() -> jax.Array:
+            return _predict(view, images)
+    for _ in range(warmup):
+        jax.block_until_ready(step())
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(steps):
+            result = step()
+        jax.block_until_ready(result)
+        rates.append(steps * batch_size / (time.perf_counter() - start))
+    return statistics.median(rates)

@@ -1,0 +1,107 @@
+"""Where studies live: the embedded journal file by default, or an RDB URL shared by machines.
+
+Default: Optuna's JournalStorage on `mnsearch.journal` in the working directory. Optuna's FAQ
+warns that SQLite fails under parallel writers ("database is locked"); the journal file is an
+append-only log with a file lock, made for several processes on one machine. For several
+machines, pass an RDB URL (`postgresql://user:password@host/db`): workers started anywhere join
+the same study, and Optuna's heartbeat fails the trials of workers that died.
+
+A journal has no heartbeat, so mnsearch keeps its own: every running trial records its host,
+pid and a timestamp it refreshes; `recover_stale_trials` fails the trials whose process is gone
+(same host) or whose heartbeat is older than the grace period, and enqueues their parameters
+again, so a `kill -9` loses no work that was not already lost.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import time
+from pathlib import Path
+
+import optuna
+from optuna.storages import JournalStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
+
+from mnsearch.errors import MnsearchError
+
+DEFAULT_STORAGE = "mnsearch.journal"
+HEARTBEAT_SECONDS = 30
+GRACE_SECONDS = 300
+
+
+class StorageError(MnsearchError):
+    """The storage URL is malformed or the storage cannot be reached."""
+
+
+def mask_password(url: str) -> str:
+    """`postgresql://user:***@host/db`: storage URLs are printed only this way."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def open_storage(url: str | None = None) -> optuna.storages.BaseStorage:
+    """A journal file (path or `journal:PATH`, default mnsearch.journal) or an RDB URL."""
+    url = url or DEFAULT_STORAGE
+    if "://" in url:
+        try:
+            return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS,
+                              grace_period=GRACE_SECONDS,
+                              failed_trial_callback=optuna.storages.RetryFailedTrialCallback(3))
+        except Exception as error:  # SQLAlchemy raises many types; one line for the user
+            reason = str(error).splitlines()[0][:200].replace(url, mask_password(url))
+            raise StorageError(f"cannot open storage {mask_password(url)}: {reason}") from None
+    path = Path(url.removeprefix("journal:"))
+    if not path.parent.exists():
+        raise StorageError(f"storage folder '{path.parent}' does not exist")
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def beat(trial: optuna.Trial) -> None:
+    """Refresh the trial's heartbeat (journal storages; RDB storages beat by themselves)."""
+    trial.set_user_attr("heartbeat", time.time())
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_stale(trial: optuna.trial.FrozenTrial, now: float | None = None) -> bool:
+    """A running trial whose worker is gone (same host) or silent for GRACE_SECONDS."""
+    worker = trial.user_attrs.get("worker", "")
+    host, _, pid = worker.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit() and int(pid) != os.getpid():
+        if not _process_alive(int(pid)):
+            return True
+    heartbeat = trial.user_attrs.get("heartbeat")
+    now = time.time() if now is None else now
+    return heartbeat is not None and now - heartbeat > GRACE_SECONDS
+
+
+def recover_stale_trials(study: optuna.Study) -> int:
+    """Fail stale running trials and enqueue their parameters again; returns how many."""
+    if isinstance(study._storage, RDBStorage):
+        optuna.storages.fail_stale_trials(study)
+        return 0
+    recovered = 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not is_stale(trial):
+            continue
+        try:
+            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker got there first
+        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+        recovered += 1
+    return recovered

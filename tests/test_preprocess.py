@@ -1,0 +1,96 @@
+"""On-device preprocessing: statistics, normalisation, resizing, crop and flip augmentation."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mnsearch.datasets import DatasetError
+from mnsearch.preprocess import AugmentConfig, augment, channel_statistics, normalize, resize
+
+
+def _batch(count=16, size=6, channels=2, seed=0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (count, size, size, channels), np.uint8)
+
+
+def test_channel_statistics_and_normalize():
+    images = _batch()
+    images[..., 1] = 9  # a constant channel must not divide by zero
+    mean, std = channel_statistics(images)
+    assert mean.dtype == np.float32 and mean.shape == (2,)
+    np.testing.assert_allclose(mean[0], (images[..., 0] / 255).mean(), rtol=1e-5)
+    np.testing.assert_allclose(std[0], (images[..., 0] / 255).std(), rtol=1e-5)
+    assert std[1] == 1.0
+    normalized = normalize(images, mean, std)
+    assert normalized.dtype == jnp.float32 and normalized.shape == images.shape
+    np.testing.assert_allclose(np.asarray(normalized[..., 0]).mean(), 0.0, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(normalized[..., 0]).std(), 1.0, rtol=1e-4)
+    with pytest.raises(DatasetError, match="non-empty"):
+        channel_statistics(images[:0])
+
+
+def test_resize_shapes_and_no_op():
+    images = jnp.asarray(_batch(2, 8, 3), jnp.float32)
+    assert resize(images, 16).shape == (2, 16, 16, 3)
+    assert resize(images, 4).shape == (2, 4, 4, 3)
+    np.testing.assert_array_equal(resize(images, 8), images)
+    constant = jnp.full((1, 8, 8, 1), 5.0)
+    np.testing.assert_allclose(resize(constant, 3), 5.0, rtol=1e-6)  # antialiasing preserves DC
+
+
+def test_augment_is_deterministic_per_key_and_keeps_shape():
+    images = jnp.asarray(_batch(), jnp.float32)
+    key = jax.random.key(0)
+    first = augment(images, key)
+    assert first.shape == images.shape and first.dtype == images.dtype
+    np.testing.assert_array_equal(first, augment(images, key))
+    assert not np.array_equal(first, augment(images, jax.random.key(1)))
+    raw_key = augment(images, jax.random.PRNGKey(0))  # legacy uint32 keys work too
+    assert raw_key.shape == images.shape
+
+
+def test_flip_really_flips_each_image_or_leaves_it():
+    images = jnp.asarray(_batch(32), jnp.float32)
+    flipped = np.asarray(augment(images, jax.random.key(2), crop_padding=0, flip=True))
+    mirrored = np.asarray(images)[:, :, ::-1, :]
+    is_flipped = np.array([np.array_equal(out, mirror) for out, mirror
+                           in zip(flipped, mirrored, strict=True)])
+    is_kept = np.array([np.array_equal(out, image) for out, image
+                        in zip(flipped, np.asarray(images), strict=True)])
+    assert (is_flipped | is_kept).all()
+    assert 0 < is_flipped.sum() < 32
+
+
+def test_crop_is_a_shifted_window_of_the_zero_padded_image():
+    padding = 2
+    images = np.asarray(_batch(12), np.float32) + 1.0  # no zeros in the images themselves
+    cropped = np.asarray(augment(jnp.asarray(images), jax.random.key(3), crop_padding=padding,
+                                 flip=False))
+    padded = np.pad(images, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    offsets = set()
+    for index, out in enumerate(cropped):
+        matches = [(dy, dx) for dy in range(2 * padding + 1) for dx in range(2 * padding + 1)
+                   if np.array_equal(out, padded[index, dy:dy + 6, dx:dx + 6])]
+        assert matches, f"image {index} is not a window of its padded original"
+        offsets.add(matches[0])
+    assert len(offsets) > 1  # offsets differ per image
+
+
+def test_augment_config_and_use_inside_jit():
+    images = jnp.asarray(_batch(4), jnp.float32)
+    key = jax.random.key(5)
+    assert AugmentConfig(enabled=False).apply(images, key) is images
+    assert AugmentConfig(crop_padding=0, flip=False).apply(images, key) is images
+    np.testing.assert_array_equal(AugmentConfig(crop_padding=1).apply(images, key),
+                                  augment(images, key, crop_padding=1))
+    with pytest.raises(DatasetError, match="negative"):
+        AugmentConfig(crop_padding=-1)
+
+    @jax.jit
+    def step(batch, step_key):
+        return augment(batch, step_key, crop_padding=1).sum()
+
+    np.testing.assert_allclose(step(images, key), augment(images, key, crop_padding=1).sum(),
+                               rtol=1e-5)

@@ -1,0 +1,93 @@
+"""Training: loss falls, resume equals an uninterrupted run, NaN fails cleanly, CLI errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from mnsearch.cli import main
+from mnsearch.datasets import Dataset
+from mnsearch.families import preset
+from mnsearch.train import TrainConfig, TrainingError, train_and_evaluate
+
+
+def _toy_dataset(count=256, size=16, classes=4, seed=0):
+    """Class k is a bright square in quadrant k: learnable in a few steps."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count) % classes
+    images = rng.integers(0, 60, (count, size, size, 1)).astype(np.uint8)
+    half = size // 2
+    for index, label in enumerate(labels):
+        row, column = divmod(int(label), 2)
+        images[index, row * half:(row + 1) * half, column * half:(column + 1) * half] += 150
+    split = count * 3 // 4
+    return Dataset("toy", images[:split], labels[:split].astype(np.int32), images[split:],
+                   labels[split:].astype(np.int32), tuple(f"c{k}" for k in range(classes)))
+
+
+SPEC = preset("v1", 0.25, 16, num_classes=4, in_channels=1, stride_schedule="stem1")
+QUICK = TrainConfig(epochs=2, batch_size=32, learning_rate=5e-3, warmup_epochs=0.0,
+                    validation_fraction=0.25, augment=False)
+
+
+def test_loss_falls_and_metrics_are_recorded():
+    losses = []
+    result = train_and_evaluate(SPEC, _toy_dataset(), QUICK,
+                                progress=lambda update: losses.append(update["loss"]))
+    assert result.status == "completed" and result.epochs_done == 2
+    assert len(losses) == 8  # 144 training images / 32 per batch, 2 epochs
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])
+    assert result.test_accuracy is not None and len(result.val_accuracy) == 2
+    assert result.images_per_second > 0 and result.wall_seconds >= result.train_seconds
+
+
+def test_resumed_run_ends_with_the_same_metrics(tmp_path):
+    config = TrainConfig(epochs=3, batch_size=32, validation_fraction=0.25, crop_padding=1)
+    straight = train_and_evaluate(SPEC, _toy_dataset(), config)
+    stopped = train_and_evaluate(SPEC, _toy_dataset(), config, tmp_path,
+                                 callback=lambda epoch, result: epoch == 1)
+    assert stopped.status == "stopped" and stopped.epochs_done == 2
+    resumed = train_and_evaluate(SPEC, _toy_dataset(), config, tmp_path, resume=True)
+    assert resumed.epochs_done == 3
+    np.testing.assert_allclose(resumed.train_loss, straight.train_loss, rtol=1e-5)
+    assert resumed.val_accuracy == straight.val_accuracy
+    assert resumed.test_accuracy == straight.test_accuracy
+
+
+def test_nan_loss_fails_the_run_instead_of_reporting_garbage():
+    config = TrainConfig(epochs=2, batch_size=32, learning_rate=1e30, warmup_epochs=0.0,
+                         optimizer="sgd", schedule="constant", validation_fraction=0.25)
+    result = train_and_evaluate(SPEC, _toy_dataset(), config)
+    assert result.status == "failed" and "loss became" in result.error
+    assert result.test_accuracy is None
+
+
+def test_bad_configs_are_refused():
+    with pytest.raises(TrainingError, match="allowed: adamw, sgd, rmsprop"):
+        TrainConfig(optimizer="adam")
+    with pytest.raises(TrainingError, match="larger than"):
+        train_and_evaluate(SPEC, _toy_dataset(), TrainConfig(batch_size=1000))
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "rmsprop"])
+def test_other_optimizers_train(optimizer):
+    config = TrainConfig(epochs=1, batch_size=32, optimizer=optimizer, learning_rate=1e-2,
+                         schedule="step", validation_fraction=0.25)
+    assert train_and_evaluate(SPEC, _toy_dataset(), config).status == "completed"
+
+
+def test_train_cli_writes_metrics_spec_and_checkpoint(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("mnsearch.datasets.load_dataset", lambda *a, **k: _toy_dataset())
+    out = tmp_path / "run"
+    assert main(["train", "v1", "--alpha", "0.25", "--schedule", "stem1", "--epochs", "1",
+                 "--batch-size", "32", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["epochs_done"] == 1
+    assert {path.name for path in out.iterdir()} == \
+        {"metrics.json", "spec.yaml", "checkpoint.npz", "checkpoint.json"}
+    assert main(["train", "v1", "--schedule", "stem1", "--out", str(out)]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert main(["train", "v1", "--schedule", "stem1", "--batch-size", "4096",
+                 "--out", str(tmp_path / "b")]) == 2
+    assert "larger than" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()  # nothing half-written
