@@ -8,8 +8,6 @@ to a temporary file and renamed into place.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import numpy as np
 from flax import nnx
 
 from mnsearch.errors import MnsearchError
+from mnsearch.files import write_atomically
 
 _KEY_SUFFIX = "::key_data"
 
@@ -37,20 +36,6 @@ def _flatten(state: Any) -> dict[str, np.ndarray]:
     return arrays
 
 
-def write_atomically(path: Path, write: Any) -> None:
-    """Call `write(stream)` on a temporary file beside `path`, then rename it over `path`."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def save_state(path: str | Path, nodes: dict[str, nnx.Module | nnx.Optimizer],
                metadata: dict[str, Any]) -> None:
     """Save the full state of each named node (model, optimizer…) and JSON metadata."""
@@ -59,7 +44,7 @@ def save_state(path: str | Path, nodes: dict[str, nnx.Module | nnx.Optimizer],
               for key, value in _flatten(nnx.state(node)).items()}
     write_atomically(path, lambda stream: np.savez(stream, **arrays))
     text = json.dumps(metadata, indent=2).encode()
-    write_atomically(path.with_suffix(".json"), lambda stream: stream.write(text))
+    write_atomically(path.with_suffix(".json"), text)
 
 
 def load_metadata(path: str | Path) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from mnsearch.arch import SpecError
-from mnsearch.checkpoint import write_atomically
+from mnsearch.files import write_atomically
 from mnsearch.specfile import resolve_arch, save_spec
 
 
@@ -106,7 +106,7 @@ def train_command(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)  # may not exist if the run failed in epoch 1
     save_spec(spec, out / "spec.yaml")
     text = json.dumps(metrics, indent=2).encode()
-    write_atomically(out / "metrics.json", lambda stream: stream.write(text))
+    write_atomically(out / "metrics.json", text)
     if result.status == "failed":
         raise SpecError(f"training failed: {result.error} (metrics in {out / 'metrics.json'})")
     accuracies = ", ".join(f"{value:.4f}" for value in result.val_accuracy)

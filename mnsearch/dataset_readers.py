@@ -12,7 +12,6 @@ import math
 import os
 import pickle
 import struct
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from mnsearch.datasets import Dataset, DatasetError, stratified_holdout
+from mnsearch.files import write_atomically
 
 FASHION_MNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 FASHION_MNIST_CHECKSUMS = {  # file name -> published MD5
@@ -109,7 +109,7 @@ def download_fashion_mnist(folder: Path) -> None:
             raise DatasetError(f"download of {FASHION_MNIST_URL + name} has MD5 {actual}, "
                                f"expected {checksum}: retry later, or install the Debian "
                                "package dataset-fashion-mnist")
-        _write_atomically(target, content)
+        write_atomically(target, content)
 
 
 def _fetch_url(url: str) -> bytes:
@@ -120,17 +120,6 @@ def _fetch_url(url: str) -> bytes:
     except (urllib.error.URLError, OSError) as error:
         raise DatasetError(f"cannot download {url}: {error}: check the network, or install "
                            "the Debian package dataset-fashion-mnist") from error
-
-
-def _write_atomically(path: Path, content: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(content)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def read_idx(path: Path, dimensions: int) -> np.ndarray:

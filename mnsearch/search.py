@@ -33,8 +33,6 @@ from mnsearch.space import SearchSpace, build_spec, check_satisfiable, violated_
 from mnsearch.storage import beat, open_storage, recover_stale_trials, worker_identity
 from mnsearch.train import TrainConfig, train_and_evaluate
 
-SAMPLERS = ("grid", "nsga2", "tpe", "random", "gp")
-
 
 @dataclass(frozen=True)
 class SweepOptions:
@@ -107,7 +105,9 @@ def open_study(space: SearchSpace, options: SweepOptions) -> optuna.Study:
 
 def enqueue_grid(study: optuna.Study, space: SearchSpace) -> int:
     """Enqueue every grid point not already complete, running or waiting; returns how many."""
-    seen = {json.dumps(trial.params, sort_keys=True) for trial in study.get_trials(
+    # A waiting trial has no params yet: its enqueued values are in system_attrs.
+    seen = {json.dumps(trial.params or trial.system_attrs.get("fixed_params", {}),
+                       sort_keys=True) for trial in study.get_trials(
         deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING))}
     added = 0
     for params in space.grid():
@@ -137,7 +137,7 @@ class Worker:
         if self.options.trials is not None and len(finished) >= self.options.trials:
             return True
         distinct = {t.user_attrs.get("config_key") for t in finished}
-        return len(distinct) >= len(self.space.grid())  # the whole space is evaluated
+        return len(distinct) >= self.space.size  # the whole space is evaluated
 
     def run(self, deadline: float | None = None) -> None:
         import time

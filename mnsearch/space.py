@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ OBJECTIVES = {"accuracy": "maximize", "madds": "minimize", "params": "minimize",
 BLOCK_FAMILIES = {"v1": "v1", "v2": "v2", "v3": "v3-small", "v3-large": "v3-large",
                   "v3-small": "v3-small"}
 STAGE_KEYS = ("kernel", "expansion", "se", "activation", "repeats")
+SAMPLERS = ("grid", "nsga2", "tpe", "random", "gp")
 _TOP_KEYS = ("name", "description", "base", "dataset", "recipe", "dimensions", "objectives",
              "constraints", "sampler")
 _DIMENSION_KEYS = ("alpha", "resolution", "rho", "stride_schedule", "block", "stages")
@@ -56,6 +58,11 @@ class SearchSpace:
     @property
     def directions(self) -> list[str]:
         return [OBJECTIVES[name] for name in self.objectives]
+
+    @property
+    def size(self) -> int:
+        """Number of configurations (the product of the choice counts)."""
+        return math.prod(len(values) for values in self.choices.values())
 
     def grid(self) -> list[dict[str, Any]]:
         """Every combination of the choices (for grid sampling and size reports)."""
@@ -95,10 +102,14 @@ def parse_space(data: Any, source: str = "space") -> SearchSpace:
                              f"(allowed: {', '.join(OBJECTIVES)})")
     constraints = data.get("constraints") or {}
     _check_keys(constraints, _CONSTRAINT_KEYS, source, "constraints.")
+    sampler = str(data.get("sampler", "nsga2"))
+    if sampler not in SAMPLERS:
+        raise SpaceError(f"{source}: key 'sampler': unknown sampler '{sampler}' "
+                         f"(allowed: {', '.join(SAMPLERS)})")
     return SearchSpace(str(data.get("name", Path(source).stem)), source, base,
                        str(data.get("dataset", "fashion-mnist")), dict(recipe), choices,
                        objectives, {k: float(v) for k, v in constraints.items()},
-                       str(data.get("sampler", "nsga2")), str(data.get("description", "")))
+                       sampler, str(data.get("description", "")))
 
 
 def _parse_dimensions(dimensions: Any, source: str) -> dict[str, list[Any]]:
@@ -193,10 +204,9 @@ def check_satisfiable(space: SearchSpace, in_channels: int, num_classes: int,
     """Refuse a space whose constraints no configuration can meet (checked on the grid)."""
     if not space.constraints:
         return
-    grid = space.grid()
-    if len(grid) > 20000:
+    if space.size > 20000:
         return  # too large to enumerate; infeasible trials are rejected one by one instead
-    for params in grid:
+    for params in space.grid():
         try:
             spec = build_spec(space, params, in_channels=in_channels,
                               num_classes=num_classes, native=native)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +10,7 @@ import yaml
 
 from mnsearch.arch import ArchSpec, SpecError, spec_from_dict, spec_to_dict
 from mnsearch.families import PRESETS, preset
+from mnsearch.files import write_atomically
 
 
 def load_spec(path: str | Path) -> ArchSpec:
@@ -40,10 +39,7 @@ def save_spec(spec: ArchSpec, path: str | Path, metadata: dict[str, Any] | None 
         data = {"spec": data, **metadata}
     text = json.dumps(data, indent=2) if path.suffix == ".json" else \
         yaml.safe_dump(data, sort_keys=False, width=100)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w") as stream:
-        stream.write(text)
-    os.replace(temporary, path)
+    write_atomically(path, text.encode())
 
 
 def resolve_arch(arch: str, alpha: float | None = None, resolution: int | None = None,

@@ -18,6 +18,7 @@ import os
 import re
 import socket
 import time
+import warnings
 from pathlib import Path
 
 import optuna
@@ -46,9 +47,12 @@ def open_storage(url: str | None = None) -> optuna.storages.BaseStorage:
     url = url or DEFAULT_STORAGE
     if "://" in url:
         try:
-            return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS,
-                              grace_period=GRACE_SECONDS,
-                              failed_trial_callback=optuna.storages.RetryFailedTrialCallback(3))
+            with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.8
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
+                return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS,
+                                  grace_period=GRACE_SECONDS,
+                                  heartbeat_stale_trial_callback=retry)
         except Exception as error:  # SQLAlchemy raises many types; one line for the user
             reason = str(error).splitlines()[0][:200].replace(url, mask_password(url))
             raise StorageError(f"cannot open storage {mask_password(url)}: {reason}") from None

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Full Fashion-MNIST training runs behind the README's accuracy table (issue 3).
+# Command: bash experiments/fashion_accuracy.sh   (about 40 minutes on 2 cores)
+# Each run writes runs/fashion-<name>/{metrics.json,spec.yaml,checkpoint.*}; this script copies
+# the metrics to experiments/results/ and appends one CSV row per run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+results=experiments/results/fashion_accuracy.csv
+echo "run,arch,alpha,schedule,epochs,test_accuracy,seconds_per_epoch,images_per_second,wall_seconds" > "$results"
+run() {
+  local name=$1; shift
+  rm -rf "runs/fashion-$name"
+  .venv/bin/mnsearch train "$@" --epochs 10 --out "runs/fashion-$name"
+  cp "runs/fashion-$name/metrics.json" "experiments/results/fashion-$name.json"
+  .venv/bin/python - "$name" "$results" <<'PY'
+import json, sys
+name, results = sys.argv[1], sys.argv[2]
+m = json.load(open(f"experiments/results/fashion-{name}.json"))
+import yaml
+spec = yaml.safe_load(open(f"runs/fashion-{name}/spec.yaml"))
+row = [name, spec["family"], spec["alpha"], spec["stride_schedule"], m["epochs_done"],
+       round(m["test_accuracy"], 4), round(m["train_seconds"] / m["epochs_done"], 1),
+       round(m["images_per_second"]), round(m["wall_seconds"])]
+open(results, "a").write(",".join(map(str, row)) + "\n")
+PY
+}
+run v1-0.25-paper v1 --alpha 0.25
+run v2-1.0-paper v2
+run v1-0.25-stem1 v1 --alpha 0.25 --schedule stem1

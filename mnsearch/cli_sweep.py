@@ -1,0 +1,48 @@
+"""`mnsearch sweep`: create or resume a multi-objective study over a search-space file."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from mnsearch.space import SAMPLERS
+
+
+def add_sweep_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "sweep", help="Pareto sweep over a search space (resumable, parallel)",
+        description="Create or resume a multi-objective Optuna study. Rerunning the same "
+        "command resumes it; finished trials are never lost or retrained.")
+    parser.add_argument("space", help="search-space YAML file (see search_spaces/)")
+    parser.add_argument("--study", help="study name (default: the space's name)")
+    parser.add_argument("--storage", help="journal file path (default mnsearch.journal) or an "
+                        "RDB URL such as postgresql://user:password@host/db")
+    parser.add_argument("--trials", type=int, help="stop after this many finished trials")
+    parser.add_argument("--timeout", type=float, help="stop starting trials after S seconds")
+    parser.add_argument("--sampler", choices=SAMPLERS, help="default: the space's sampler")
+    parser.add_argument("--jobs", type=int, default=1, help="local worker processes")
+    parser.add_argument("--epochs", type=int, help="override the space's epochs (fidelity)")
+    parser.add_argument("--subset", type=float, help="override the space's training subset")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-early-stopping", action="store_true",
+                        help="train every trial for the full budget")
+    parser.add_argument("--artifacts", default="mnsearch-artifacts",
+                        help="folder for the checkpoints of Pareto-front trials")
+    parser.set_defaults(handler=sweep_command)
+
+
+def sweep_command(args: argparse.Namespace) -> int:
+    from mnsearch.search import SweepOptions
+    from mnsearch.space import load_space
+    from mnsearch.sweep import run_sweep
+
+    if args.jobs < 1:
+        raise argparse.ArgumentTypeError("--jobs must be >= 1")
+    space = load_space(args.space)
+    subset = int(args.subset) if args.subset is not None and args.subset >= 1 else args.subset
+    options = SweepOptions(study_name=args.study or space.name, storage=args.storage,
+                           trials=args.trials, timeout=args.timeout, sampler=args.sampler,
+                           jobs=args.jobs, epochs=args.epochs, subset=subset, seed=args.seed,
+                           early_stopping=not args.no_early_stopping, artifacts=args.artifacts)
+    final = run_sweep(args.space, options)
+    return 0 if final.failed == 0 else 1

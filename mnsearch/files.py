@@ -1,0 +1,30 @@
+"""Atomic file writes: a reader (or a resumed run after `kill -9`) never sees half a file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+
+def write_atomically(path: str | Path, write: Callable[[BinaryIO], object] | bytes) -> None:
+    """Write `path` through a temporary file beside it, then rename it into place.
+
+    `write` is the content (bytes) or a function that writes to the binary stream it is given.
+    """
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            if isinstance(write, bytes):
+                stream.write(write)
+            else:
+                write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

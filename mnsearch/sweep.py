@@ -1,0 +1,159 @@
+"""Run a sweep: N worker processes on one study, a live progress display, a closing summary.
+
+Workers are separate processes (spawned, since JAX is not fork-safe) that share the study
+through its storage, so `--jobs 3` here and `mnsearch sweep` on another machine with the same
+`--storage postgresql://…` are the same mechanism. The parent only watches the storage.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from mnsearch.datasets import load_dataset
+from mnsearch.pareto import hypervolume, normalized_losses, pareto_mask
+from mnsearch.search import SweepOptions, Worker, enqueue_grid, open_study, recipe
+from mnsearch.space import SearchSpace, check_satisfiable, load_space
+from mnsearch.storage import mask_password, recover_stale_trials
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot of a study, as the live display and the summary show it.
+
+    `failed` counts failed trials that were not retried (a killed worker's trial is retried).
+    """
+
+    complete: int
+    running: int
+    waiting: int
+    pruned: int
+    failed: int
+    pareto_size: int
+    hypervolume: float
+    trained: int
+
+
+def snapshot(study: optuna.Study, space: SearchSpace) -> Progress:
+    """Counts, Pareto size and hypervolume (see `mnsearch.pareto` for the convention)."""
+    trials = study.get_trials(deepcopy=False)
+    states = [trial.state for trial in trials]
+    complete = [trial for trial in trials if trial.state == TrialState.COMPLETE]
+    front, volume = 0, 0.0
+    if complete:
+        values = np.array([trial.values for trial in complete])
+        front = int(pareto_mask(values, space.directions).sum())
+        references = {name: values[:, column].max() for column, name in
+                      enumerate(space.objectives) if name != "accuracy"}
+        volume = hypervolume(normalized_losses(values, space.objectives, references))
+    trained = sum(1 for trial in complete if "duplicate_of" not in trial.user_attrs)
+    retried = {trial.user_attrs.get("retry_of") for trial in trials}
+    failed = sum(1 for trial in trials
+                 if trial.state == TrialState.FAIL and trial.number not in retried)
+    return Progress(states.count(TrialState.COMPLETE), states.count(TrialState.RUNNING),
+                    states.count(TrialState.WAITING), states.count(TrialState.PRUNED),
+                    failed, front, volume, trained)
+
+
+def _worker_main(space_path: str, options: SweepOptions, deadline: float | None) -> None:
+    """Entry point of one worker process."""
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = load_space(space_path)
+    try:
+        Worker(space, options, load_dataset(space.dataset)).run(deadline)
+    except KeyboardInterrupt:
+        pass
+
+
+def run_sweep(space_path: str | Path, options: SweepOptions,
+              console: Console | None = None) -> Progress:
+    """Create or resume the study, run `options.jobs` workers, return the final snapshot."""
+    console = console or Console()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = load_space(space_path)
+    dataset = load_dataset(space.dataset)  # fail here, once, before spawning workers
+    recipe(space, options)
+    check_satisfiable(space, dataset.in_channels, dataset.num_classes, dataset.image_size[0])
+    study = open_study(space, options)
+    recovered = recover_stale_trials(study)
+    if (options.sampler or space.sampler) == "grid":
+        enqueue_grid(study, space)
+    total = options.trials or space.size
+    console.print(f"study [bold]{options.study_name}[/] in "
+                  f"{mask_password(options.storage or 'mnsearch.journal')}: {space.name}, "
+                  f"{space.size:,} configurations, {options.jobs} worker(s)"
+                  + (f", {recovered} interrupted trial(s) re-queued" if recovered else ""))
+    deadline = time.time() + options.timeout if options.timeout else None
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_worker_main, args=(str(space_path), options, deadline))
+               for _ in range(options.jobs)]
+    started = time.time()
+    for worker in workers:
+        worker.start()
+    try:
+        with Live(_table(snapshot(study, space), total, started), console=console,
+                  refresh_per_second=1) as live:
+            while any(worker.is_alive() for worker in workers):
+                time.sleep(1.0)
+                live.update(_table(snapshot(study, space), total, started))
+    except KeyboardInterrupt:
+        console.print("interrupted: stopping workers (finished trials are kept; rerun the same "
+                      "command to resume)")
+        for worker in workers:
+            worker.join(timeout=30)
+    finally:
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+    final = snapshot(study, space)
+    console.print(_summary(options.study_name, final, time.time() - started))
+    return final
+
+
+def _table(progress: Progress, total: int, started: float) -> Table:
+    done = progress.complete + progress.pruned + progress.failed
+    elapsed = time.time() - started
+    remaining = max(total - done, 0)
+    eta = elapsed / done * remaining if done else float("nan")
+    table = Table(show_header=True)
+    for column in ("done / total", "running", "pruned", "failed", "Pareto", "hypervolume",
+                   "elapsed", "ETA"):
+        table.add_column(column, justify="right")
+    table.add_row(f"{done} / {total}", str(progress.running), str(progress.pruned),
+                  str(progress.failed), str(progress.pareto_size), f"{progress.hypervolume:.4f}",
+                  f"{elapsed:.0f} s", "—" if eta != eta else f"{eta:.0f} s")
+    return table
+
+
+def _summary(name: str, progress: Progress, seconds: float) -> str:
+    return (f"study {name}: {progress.complete} complete ({progress.trained} trained), "
+            f"{progress.pruned} pruned/rejected, {progress.failed} failed, "
+            f"{progress.waiting} waiting; Pareto front {progress.pareto_size}; "
+            f"hypervolume {progress.hypervolume:.4f}; {seconds:.0f} s")
+
+
+def study_rows(study: optuna.Study) -> list[dict[str, Any]]:
+    """One plain dict per trial (for CSV and tests; the results issue grows this)."""
+    rows = []
+    for trial in study.get_trials(deepcopy=False):
+        attrs = trial.user_attrs
+        rows.append({"number": trial.number, "state": trial.state.name,
+                     "alpha": attrs.get("alpha"), "resolution": attrs.get("resolution"),
+                     "madds": attrs.get("madds"), "params": attrs.get("params"),
+                     "val_accuracy": attrs.get("val_accuracy"),
+                     "test_accuracy": attrs.get("test_accuracy"),
+                     "train_seconds": attrs.get("train_seconds"),
+                     "duplicate_of": attrs.get("duplicate_of"), **trial.params})
+    return rows

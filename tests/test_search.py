@@ -1,0 +1,200 @@
+"""Sweeps: recorded costs, no retraining, rejected constraints, kill -9 recovery, parallel workers."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+from PIL import Image
+
+from mnsearch.arch import spec_from_dict
+from mnsearch.cli import main
+from mnsearch.cost import cost
+from mnsearch.datasets import load_dataset
+from mnsearch.search import SweepOptions, Worker, enqueue_grid
+from mnsearch.storage import open_storage
+from mnsearch.sweep import run_sweep
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    """Four classes of 12x12 grayscale squares, 30 images each: a dataset that trains in seconds."""
+    root = tmp_path_factory.mktemp("toy")
+    rng = np.random.default_rng(0)
+    for label in range(4):
+        (root / f"class{label}").mkdir()
+        for index in range(30):
+            image = rng.integers(0, 60, (12, 12), dtype=np.uint8)
+            row, column = divmod(label, 2)
+            image[row * 6:(row + 1) * 6, column * 6:(column + 1) * 6] += 150
+            Image.fromarray(image).save(root / f"class{label}" / f"{index}.png")
+    return root
+
+
+def _space(tmp_path, folder, alphas=(0.25, 0.5), rhos=(1.0, 0.75), extra=""):
+    path = tmp_path / "space.yaml"
+    path.write_text(
+        "name: toy\nbase: v1\n"
+        f"dataset: folder:{folder}\n"
+        "recipe: {epochs: 1, batch_size: 16, optimizer: adamw, lr: 0.003}\n"
+        f"dimensions:\n  alpha: {list(alphas)}\n  rho: {list(rhos)}\n"
+        "  stride_schedule: [stem1]\n"
+        "objectives: [accuracy, madds]\nsampler: grid\n" + extra)
+    return path
+
+
+def _study(tmp_path, name="toy"):
+    return optuna.load_study(study_name=name, storage=open_storage(str(tmp_path / "s.journal")))
+
+
+def _options(tmp_path, **changes):
+    values = {"study_name": "toy", "storage": str(tmp_path / "s.journal"),
+              "artifacts": str(tmp_path / "artifacts"), **changes}
+    return SweepOptions(**values)
+
+
+def test_four_trial_sweep_records_exact_costs(tmp_path, image_folder):
+    final = run_sweep(_space(tmp_path, image_folder), _options(tmp_path))
+    assert final.complete == 4 and final.failed == 0
+    trials = _study(tmp_path).get_trials(states=(TrialState.COMPLETE,))
+    assert len(trials) == 4
+    for trial in trials:
+        spec = spec_from_dict(trial.user_attrs["spec"])
+        assert trial.user_attrs["madds"] == cost(spec).madds == trial.values[1]
+        assert trial.user_attrs["params"] == cost(spec).params
+        assert 0.0 <= trial.values[0] <= 1.0 and trial.user_attrs["test_accuracy"] is not None
+    # Only Pareto-front trials keep a checkpoint (for export).
+    kept = {path.name for path in (tmp_path / "artifacts" / "toy").iterdir()}
+    assert kept and kept <= {f"trial-{trial.number}" for trial in trials}
+    # Rerunning the finished grid trains nothing more.
+    again = run_sweep(_space(tmp_path, image_folder), _options(tmp_path))
+    assert again.complete == 4 and again.trained == 4
+
+
+def test_repeated_configuration_is_answered_from_the_record(tmp_path, image_folder):
+    space_path = _space(tmp_path, image_folder, alphas=(0.25,), rhos=(1.0, 0.75))
+    from mnsearch.space import load_space
+    space = load_space(space_path)
+    worker = Worker(space, _options(tmp_path), load_dataset(space.dataset))
+    enqueue_grid(worker.study, space)
+    for params in space.grid():  # a sampler re-proposing both configurations
+        worker.study.enqueue_trial(params)
+    worker.run()
+    trials = worker.study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(trials) == 4 and worker.trainings == 2
+    duplicates = [trial for trial in trials if "duplicate_of" in trial.user_attrs]
+    assert len(duplicates) == 2
+    for trial in duplicates:
+        original = worker.study.trials[trial.user_attrs["duplicate_of"]]
+        assert trial.values == original.values
+
+
+def test_constraint_violations_are_rejected_without_training(tmp_path, image_folder):
+    space_path = _space(tmp_path, image_folder, alphas=(0.25, 1.0), rhos=(1.0,),
+                        extra="constraints: {max_madds: 1000000}\n")
+    from mnsearch.space import load_space
+    space = load_space(space_path)
+    worker = Worker(space, _options(tmp_path), load_dataset(space.dataset))
+    enqueue_grid(worker.study, space)
+    worker.run()
+    rejected = worker.study.get_trials(states=(TrialState.PRUNED,))
+    assert worker.trainings == 1 and len(rejected) == 1
+    assert "madds" in rejected[0].user_attrs["rejected"]
+
+
+def _sweep_process(tmp_path, space_path, *extra):
+    return subprocess.Popen(
+        [sys.executable, "-m", "mnsearch", "sweep", str(space_path), "--study", "toy",
+         "--storage", str(tmp_path / "s.journal"), "--artifacts", str(tmp_path / "artifacts"),
+         *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_kill_9_of_a_worker_then_rerun_completes_every_trial_once(tmp_path, image_folder):
+    space_path = _space(tmp_path, image_folder, alphas=(0.25, 0.5, 0.75), rhos=(1.0,))
+    process = _sweep_process(tmp_path, space_path)
+    victim = None
+    deadline = time.time() + 240
+    while victim is None and time.time() < deadline:
+        time.sleep(0.5)
+        if not (tmp_path / "s.journal").exists():
+            continue
+        running = _study(tmp_path).get_trials(states=(TrialState.RUNNING,))
+        if running and "worker" in running[0].user_attrs:
+            victim = running[0]
+    assert victim is not None, "no trial started"
+    os.kill(int(victim.user_attrs["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
+    process.communicate(timeout=120)
+    assert _study(tmp_path).trials[victim.number].state == TrialState.RUNNING  # left hanging
+    rerun = _sweep_process(tmp_path, space_path)
+    output, errors = rerun.communicate(timeout=600)
+    assert rerun.returncode == 0, errors
+    assert "re-queued" in output
+    study = _study(tmp_path)
+    assert study.trials[victim.number].state == TrialState.FAIL
+    keys = [trial.user_attrs["config_key"] for trial in study.get_trials(
+        states=(TrialState.COMPLETE,))]
+    assert len(keys) == 3 and len(set(keys)) == 3
+
+
+def test_three_local_processes_share_one_study_without_lock_errors(tmp_path, image_folder):
+    space_path = _space(tmp_path, image_folder, alphas=(0.25, 0.5, 0.75), rhos=(1.0, 0.75))
+    process = _sweep_process(tmp_path, space_path, "--jobs", "3")
+    output, errors = process.communicate(timeout=900)
+    assert process.returncode == 0, errors
+    assert "locked" not in errors.lower()
+    study = _study(tmp_path)
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 6
+    workers = {trial.user_attrs["worker"] for trial in study.trials}
+    assert len(workers) >= 2  # the work really was shared
+
+
+@pytest.mark.skipif("MNSEARCH_TEST_POSTGRES" not in os.environ,
+                    reason="set MNSEARCH_TEST_POSTGRES=postgresql://… (.ci/run starts a server)")
+def test_two_workers_on_postgresql(tmp_path, image_folder):
+    url = os.environ["MNSEARCH_TEST_POSTGRES"]
+    study_name = f"toy-{os.getpid()}-{time.time_ns()}"
+    space_path = _space(tmp_path, image_folder, alphas=(0.25, 0.5), rhos=(1.0, 0.75))
+    command = [sys.executable, "-m", "mnsearch", "sweep", str(space_path), "--study",
+               study_name, "--storage", url, "--artifacts", str(tmp_path / "artifacts")]
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(2)]
+    for process in processes:
+        output, errors = process.communicate(timeout=900)
+        assert process.returncode == 0, errors
+        password = url.split("@")[0].rsplit(":", 1)[-1]
+        assert password not in output + errors
+    study = optuna.load_study(study_name=study_name, storage=url)
+    keys = [t.user_attrs["config_key"] for t in study.get_trials(states=(TrialState.COMPLETE,))]
+    assert len(set(keys)) == 4
+
+
+@pytest.mark.parametrize("body, message", [
+    ("dimensions: {alpah: [1.0]}", "unknown key 'dimensions.alpah'"),
+    ("dimensions: {alpha: [0.0]}", "must be a number > 0"),
+    ("dimensions: {alpha: []}", "the choice list is empty"),
+    ("dimensions: {block: [v4]}", "unknown value 'v4' (allowed: v1, v2, v3"),
+    ("dimensions: {alpha: [1.0]}\nconstraints: {max_madds: 10}", "no configuration meets"),
+    ("sampler: bayes", "unknown sampler 'bayes'"),
+    ("colour: blue", "unknown key 'colour'"),
+])
+def test_bad_space_files_give_one_line_and_exit_2(tmp_path, capsys, image_folder, body, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(f"base: v1\ndataset: folder:{image_folder}\n{body}\n")
+    assert main(["sweep", str(path), "--storage", str(tmp_path / "s.journal")]) == 2
+    error = capsys.readouterr().err
+    assert message in error and "bad.yaml" in error and error.count("\n") == 1
+
+
+def test_storage_passwords_are_masked():
+    from mnsearch.storage import StorageError, mask_password
+    assert mask_password("postgresql://bob:hunter2@db/x") == "postgresql://bob:***@db/x"
+    with pytest.raises(StorageError) as error:
+        open_storage("postgresql://bob:hunter2@127.0.0.1:1/none")
+    assert "hunter2" not in str(error.value)
+    json.dumps(str(error.value))
