@@ -1,4 +1,4 @@
-"""Sweeps: recorded costs, no retraining, rejected constraints, kill -9 recovery, parallel workers."""
+"""Sweeps: exact recorded costs, no retraining, rejections, kill -9 recovery, parallel workers."""
 
 import json
 import os
