@@ -28,6 +28,8 @@ def add_sweep_parser(commands: Any) -> None:
                         help="train every trial for the full budget")
     parser.add_argument("--artifacts", default="mnsearch-artifacts",
                         help="folder for the checkpoints of Pareto-front trials")
+    parser.add_argument("--out", help="folder for trials.csv, pareto.csv and pareto.html "
+                        "(default runs/STUDY)")
     parser.set_defaults(handler=sweep_command)
 
 
@@ -44,5 +46,5 @@ def sweep_command(args: argparse.Namespace) -> int:
                            trials=args.trials, timeout=args.timeout, sampler=args.sampler,
                            jobs=args.jobs, epochs=args.epochs, subset=subset, seed=args.seed,
                            early_stopping=not args.no_early_stopping, artifacts=args.artifacts)
-    final = run_sweep(args.space, options)
+    final = run_sweep(args.space, options, out=args.out)
     return 0 if final.failed == 0 else 1

@@ -12,7 +12,6 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import optuna
@@ -23,6 +22,7 @@ from rich.table import Table
 
 from mnsearch.datasets import load_dataset
 from mnsearch.pareto import hypervolume, normalized_losses, pareto_mask
+from mnsearch.results import write_sweep_results
 from mnsearch.search import SweepOptions, Worker, enqueue_grid, open_study, recipe
 from mnsearch.space import SearchSpace, check_satisfiable, load_space
 from mnsearch.storage import mask_password, recover_stale_trials
@@ -77,9 +77,12 @@ def _worker_main(space_path: str, options: SweepOptions, deadline: float | None)
         pass
 
 
-def run_sweep(space_path: str | Path, options: SweepOptions,
-              console: Console | None = None) -> Progress:
-    """Create or resume the study, run `options.jobs` workers, return the final snapshot."""
+def run_sweep(space_path: str | Path, options: SweepOptions, console: Console | None = None,
+              out: str | Path | None = None) -> Progress:
+    """Create or resume the study, run the workers, write results to `out`, return a snapshot.
+
+    `out` (default runs/<study>) receives trials.csv, pareto.csv and pareto.html.
+    """
     console = console or Console()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = load_space(space_path)
@@ -119,6 +122,9 @@ def run_sweep(space_path: str | Path, options: SweepOptions,
                 worker.terminate()
     final = snapshot(study, space)
     console.print(_summary(options.study_name, final, time.time() - started))
+    paths = write_sweep_results(study, out or Path("runs") / options.study_name)
+    console.print(f"Pareto table: {paths['pareto']}  figure: {paths['figure']}  "
+                  f"all trials: {paths['trials']}")
     return final
 
 
@@ -143,17 +149,3 @@ def _summary(name: str, progress: Progress, seconds: float) -> str:
             f"{progress.waiting} waiting; Pareto front {progress.pareto_size}; "
             f"hypervolume {progress.hypervolume:.4f}; {seconds:.0f} s")
 
-
-def study_rows(study: optuna.Study) -> list[dict[str, Any]]:
-    """One plain dict per trial (for CSV and tests; the results issue grows this)."""
-    rows = []
-    for trial in study.get_trials(deepcopy=False):
-        attrs = trial.user_attrs
-        rows.append({"number": trial.number, "state": trial.state.name,
-                     "alpha": attrs.get("alpha"), "resolution": attrs.get("resolution"),
-                     "madds": attrs.get("madds"), "params": attrs.get("params"),
-                     "val_accuracy": attrs.get("val_accuracy"),
-                     "test_accuracy": attrs.get("test_accuracy"),
-                     "train_seconds": attrs.get("train_seconds"),
-                     "duplicate_of": attrs.get("duplicate_of"), **trial.params})
-    return rows

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import optuna
+import pandas as pd
 import pytest
 from optuna.trial import TrialState
 from PIL import Image
@@ -60,8 +61,10 @@ def _options(tmp_path, **changes):
 
 
 def test_four_trial_sweep_records_exact_costs(tmp_path, image_folder):
-    final = run_sweep(_space(tmp_path, image_folder), _options(tmp_path))
+    final = run_sweep(_space(tmp_path, image_folder), _options(tmp_path), out=tmp_path / "out")
     assert final.complete == 4 and final.failed == 0
+    pareto = pd.read_csv(tmp_path / "out" / "pareto.csv")
+    assert 1 <= len(pareto) <= 4 and (tmp_path / "out" / "pareto.html").stat().st_size > 1000
     trials = _study(tmp_path).get_trials(states=(TrialState.COMPLETE,))
     assert len(trials) == 4
     for trial in trials:
@@ -73,7 +76,7 @@ def test_four_trial_sweep_records_exact_costs(tmp_path, image_folder):
     kept = {path.name for path in (tmp_path / "artifacts" / "toy").iterdir()}
     assert kept and kept <= {f"trial-{trial.number}" for trial in trials}
     # Rerunning the finished grid trains nothing more.
-    again = run_sweep(_space(tmp_path, image_folder), _options(tmp_path))
+    again = run_sweep(_space(tmp_path, image_folder), _options(tmp_path), out=tmp_path / "out")
     assert again.complete == 4 and again.trained == 4
 
 
