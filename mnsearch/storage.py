@@ -46,6 +46,17 @@ def open_storage(url: str | None = None) -> optuna.storages.BaseStorage:
     """A journal file (path or `journal:PATH`, default mnsearch.journal) or an RDB URL."""
     url = url or DEFAULT_STORAGE
     if "://" in url:
+        return _open_rdb(url)
+    path = Path(url.removeprefix("journal:"))
+    if not path.parent.exists():
+        raise StorageError(f"storage folder '{path.parent}' does not exist")
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def _open_rdb(url: str, attempts: int = 3) -> RDBStorage:
+    """RDB storage with heartbeats; retried because workers started together race to create
+    the schema (one sees "relation already exists")."""
+    for attempt in range(attempts):
         try:
             with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.8
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -54,12 +65,12 @@ def open_storage(url: str | None = None) -> optuna.storages.BaseStorage:
                                   grace_period=GRACE_SECONDS,
                                   heartbeat_stale_trial_callback=retry)
         except Exception as error:  # SQLAlchemy raises many types; one line for the user
+            if attempt + 1 < attempts and "already exists" in str(error):
+                time.sleep(1.0 + attempt)
+                continue
             reason = str(error).splitlines()[0][:200].replace(url, mask_password(url))
             raise StorageError(f"cannot open storage {mask_password(url)}: {reason}") from None
-    path = Path(url.removeprefix("journal:"))
-    if not path.parent.exists():
-        raise StorageError(f"storage folder '{path.parent}' does not exist")
-    return JournalStorage(JournalFileBackend(str(path)))
+    raise AssertionError("unreachable")
 
 
 def worker_identity() -> str:
