@@ -28,6 +28,8 @@ def add_sweep_parser(commands: Any) -> None:
                         help="train every trial for the full budget")
     parser.add_argument("--artifacts", default="mnsearch-artifacts",
                         help="folder for the checkpoints of Pareto-front trials")
+    parser.add_argument("--download", action="store_true",
+                        help="download Fashion-MNIST (checksummed) if it is not installed")
     parser.add_argument("--out", help="folder for trials.csv, pareto.csv and pareto.html "
                         "(default runs/STUDY)")
     parser.set_defaults(handler=sweep_command)
@@ -41,6 +43,9 @@ def sweep_command(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise argparse.ArgumentTypeError("--jobs must be >= 1")
     space = load_space(args.space)
+    if args.download:
+        from mnsearch.datasets import load_dataset
+        load_dataset(space.dataset, download=True)  # into the cache the workers read
     subset = int(args.subset) if args.subset is not None and args.subset >= 1 else args.subset
     options = SweepOptions(study_name=args.study or space.name, storage=args.storage,
                            trials=args.trials, timeout=args.timeout, sampler=args.sampler,
