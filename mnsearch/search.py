@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from mnsearch.arch import ArchSpec, format_block, spec_to_dict
+from mnsearch.arch import ArchSpec, SpecError, format_block, spec_to_dict
 from mnsearch.cost import cost
 from mnsearch.pareto import pareto_mask
 from mnsearch.space import SearchSpace, build_spec, check_satisfiable, violated_constraints
@@ -103,14 +104,20 @@ def open_study(space: SearchSpace, options: SweepOptions) -> optuna.Study:
     return study
 
 
-def enqueue_grid(study: optuna.Study, space: SearchSpace) -> int:
-    """Enqueue every grid point not already complete, running or waiting; returns how many."""
+def enqueue_grid(study: optuna.Study, space: SearchSpace,
+                 madds_of: Callable[[dict[str, Any]], float] | None = None) -> int:
+    """Enqueue every grid point not already complete, running or waiting; returns how many.
+
+    With `madds_of`, the cheapest points go first: they finish soonest and give the early-
+    stopping rule the cheaper, better trials it needs to stop expensive ones.
+    """
     # A waiting trial has no params yet: its enqueued values are in system_attrs.
     seen = {json.dumps(trial.params or trial.system_attrs.get("fixed_params", {}),
                        sort_keys=True) for trial in study.get_trials(
         deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING))}
     added = 0
-    for params in space.grid():
+    grid = sorted(space.grid(), key=madds_of) if madds_of else space.grid()
+    for params in grid:
         if json.dumps(params, sort_keys=True) not in seen:
             study.enqueue_trial(params)
             added += 1
@@ -156,9 +163,14 @@ class Worker:
     def evaluate(self, trial: optuna.Trial) -> None:
         params = {name: trial.suggest_categorical(name, choices)
                   for name, choices in sorted(self.space.choices.items())}
-        spec = build_spec(self.space, params, in_channels=self.dataset.in_channels,
-                          num_classes=self.dataset.num_classes,
-                          native=self.dataset.image_size[0])
+        try:
+            spec = build_spec(self.space, params, in_channels=self.dataset.in_channels,
+                              num_classes=self.dataset.num_classes,
+                              native=self.dataset.image_size[0])
+        except SpecError as error:  # e.g. a resolution too small for the stride schedule
+            trial.set_user_attr("rejected", str(error))
+            self.study.tell(trial, state=TrialState.PRUNED)
+            return
         totals, key = cost(spec), config_key(spec, self.config, self.dataset.name)
         for name, value in {"spec": spec_to_dict(spec), "blocks": " ".join(
                 format_block(b) for b in spec.blocks), "madds": totals.madds,

@@ -12,6 +12,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
@@ -20,11 +21,13 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from mnsearch.arch import SpecError
+from mnsearch.cost import cost
 from mnsearch.datasets import load_dataset
 from mnsearch.pareto import hypervolume, normalized_losses, pareto_mask
 from mnsearch.results import write_sweep_results
 from mnsearch.search import SweepOptions, Worker, enqueue_grid, open_study, recipe
-from mnsearch.space import SearchSpace, check_satisfiable, load_space
+from mnsearch.space import SearchSpace, build_spec, check_satisfiable, load_space
 from mnsearch.storage import mask_password, recover_stale_trials
 
 
@@ -92,7 +95,14 @@ def run_sweep(space_path: str | Path, options: SweepOptions, console: Console | 
     study = open_study(space, options)
     recovered = recover_stale_trials(study)
     if (options.sampler or space.sampler) == "grid":
-        enqueue_grid(study, space)
+        geometry = {"in_channels": dataset.in_channels, "num_classes": dataset.num_classes,
+                    "native": dataset.image_size[0]}
+        def madds_of(params: dict[str, Any]) -> float:
+            try:
+                return cost(build_spec(space, params, **geometry)).madds
+            except SpecError:
+                return float("inf")  # refused (with its reason) when its turn comes
+        enqueue_grid(study, space, madds_of)
     total = options.trials or space.size
     console.print(f"study [bold]{options.study_name}[/] in "
                   f"{mask_password(options.storage or 'mnsearch.journal')}: {space.name}, "
