@@ -195,7 +195,6 @@ def train_and_evaluate(spec: ArchSpec, dataset: Any, config: TrainConfig,
     if result.status != "failed":
         result.test_accuracy = accuracy(model, data.test_images, data.test_labels)
     result.wall_seconds = time.perf_counter() - started
-    result.model = model  # type: ignore[attr-defined]  # for callers that export weights
     return result
 
 
