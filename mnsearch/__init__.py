@@ -24,7 +24,10 @@ _LAZY = {
     "cost": "mnsearch.cost", "layer_table": "mnsearch.cost", "cost_by_op": "mnsearch.cost",
     "build": "mnsearch.model", "eval_view": "mnsearch.model", "MobileNet": "mnsearch.model",
     "from_keras": "mnsearch.keras_interop", "load_spec": "mnsearch.specfile",
-    "save_spec": "mnsearch.specfile",
+    "save_spec": "mnsearch.specfile", "load_dataset": "mnsearch.datasets",
+    "train_and_evaluate": "mnsearch.train", "TrainConfig": "mnsearch.train",
+    "load_space": "mnsearch.space", "run_sweep": "mnsearch.sweep",
+    "SweepOptions": "mnsearch.search", "trials_frame": "mnsearch.results",
 }
 
 __all__ = ["ArchSpec", "BlockSpec", "HeadSpec", "SpecError", "PRESETS", "format_block",
