@@ -9,6 +9,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomically(path: str | Path, write: Callable[[BinaryIO], object] | bytes) -> None:
     """Write `path` through a temporary file beside it, then rename it into place.
 
@@ -24,6 +30,7 @@ def write_atomically(path: str | Path, write: Callable[[BinaryIO], object] | byt
                 write(stream)
             stream.flush()
             os.fsync(stream.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
