@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Full Fashion-MNIST training runs behind the README's accuracy table (issue 3).
 # Command: bash experiments/fashion_accuracy.sh   (about 40 minutes on 2 cores)
-# Each run writes runs/fashion-<name>/{metrics.json,spec.yaml,checkpoint.*}; this script copies
+# Finished runs are skipped on a rerun. Each run writes runs/fashion-<name>/{metrics.json,spec.yaml,checkpoint.*}; this script copies
 # the metrics to experiments/results/ and appends one CSV row per run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 results=experiments/results/fashion_accuracy.csv
-echo "run,arch,alpha,schedule,epochs,test_accuracy,seconds_per_epoch,images_per_second,wall_seconds" > "$results"
+[ -f "$results" ] || echo "run,arch,alpha,schedule,epochs,test_accuracy,seconds_per_epoch,images_per_second,wall_seconds" > "$results"
 run() {
   local name=$1; shift
+  if [ -f "experiments/results/fashion-$name.json" ]; then return; fi  # finished earlier
   rm -rf "runs/fashion-$name"
   .venv/bin/mnsearch train "$@" --epochs 10 --out "runs/fashion-$name"
   cp "runs/fashion-$name/metrics.json" "experiments/results/fashion-$name.json"

@@ -34,6 +34,8 @@ def add_train_parser(commands: Any, add_arch_arguments: Any) -> None:
     parser.add_argument("--lr-schedule", default="cosine",
                         help="cosine, step or constant (after one warm-up epoch)")
     parser.add_argument("--label-smoothing", type=float, default=0.1)
+    parser.add_argument("--bn-momentum", type=float, default=0.99,
+                        help="BatchNorm momentum while training (Flax/Keras convention)")
     parser.add_argument("--no-augment", action="store_true", help="no random crops or flips")
     parser.add_argument("--subset", type=_subset,
                         help="stratified training subset: a count (5000) or a fraction (0.1)")
@@ -82,7 +84,8 @@ def train_command(args: argparse.Namespace) -> int:
                          optimizer=args.optimizer, learning_rate=args.lr,
                          weight_decay=args.weight_decay, schedule=args.lr_schedule,
                          label_smoothing=args.label_smoothing, seed=args.seed,
-                         subset=args.subset, augment=not args.no_augment)
+                         subset=args.subset, augment=not args.no_augment,
+                         bn_momentum=args.bn_momentum)
     dataset = load_dataset(args.dataset, args.data_dir, download=args.download)
     spec = resolve_arch(args.arch, args.alpha, args.resolution or dataset.image_size[0],
                         num_classes=args.num_classes or dataset.num_classes,
@@ -104,7 +107,7 @@ def train_command(args: argparse.Namespace) -> int:
     metrics = {"spec": spec.name, "dataset": dataset.name, "config": asdict(config),
                **result.as_dict()}
     out.mkdir(parents=True, exist_ok=True)  # may not exist if the run failed in epoch 1
-    save_spec(spec, out / "spec.yaml")
+    save_spec(spec.replace(bn_momentum=args.bn_momentum), out / "spec.yaml")  # as trained
     text = json.dumps(metrics, indent=2).encode()
     write_atomically(out / "metrics.json", text)
     if result.status == "failed":
