@@ -7,7 +7,6 @@ augmentation costs no host round trip and the same key always gives the same bat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 
 import jax
@@ -95,22 +94,3 @@ def _random_crop(images: jax.Array, key: jax.Array, padding: int) -> jax.Array:
 
     return jax.vmap(crop)(padded, offsets)
 
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    """Training augmentation settings; `enabled=False` turns every transform off."""
-
-    crop_padding: int = 2
-    flip: bool = True
-    enabled: bool = True
-
-    def __post_init__(self) -> None:
-        if self.crop_padding < 0:
-            raise DatasetError(f"crop padding {self.crop_padding} is negative: use 0 (no crop) "
-                               "or more")
-
-    def apply(self, images: jax.Array, key: jax.Array) -> jax.Array:
-        """Augment `images` with these settings (identity when disabled or all off)."""
-        if not self.enabled or (self.crop_padding == 0 and not self.flip):
-            return images
-        return augment(images, key, crop_padding=self.crop_padding, flip=self.flip)

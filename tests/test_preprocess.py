@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mnsearch.datasets import DatasetError
-from mnsearch.preprocess import AugmentConfig, augment, channel_statistics, normalize, resize
+from mnsearch.preprocess import augment, channel_statistics, normalize, resize
 
 
 def _batch(count=16, size=6, channels=2, seed=0) -> np.ndarray:
@@ -78,15 +78,11 @@ def test_crop_is_a_shifted_window_of_the_zero_padded_image():
     assert len(offsets) > 1  # offsets differ per image
 
 
-def test_augment_config_and_use_inside_jit():
+def test_augment_inside_jit_and_bad_padding():
     images = jnp.asarray(_batch(4), jnp.float32)
     key = jax.random.key(5)
-    assert AugmentConfig(enabled=False).apply(images, key) is images
-    assert AugmentConfig(crop_padding=0, flip=False).apply(images, key) is images
-    np.testing.assert_array_equal(AugmentConfig(crop_padding=1).apply(images, key),
-                                  augment(images, key, crop_padding=1))
     with pytest.raises(DatasetError, match="negative"):
-        AugmentConfig(crop_padding=-1)
+        augment(images, key, crop_padding=-1)
 
     @jax.jit
     def step(batch, step_key):
