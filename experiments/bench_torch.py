@@ -22,9 +22,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mnsearch.arch import ArchSpec, layer_plan
+from mnsearch.arch import ArchSpec
 from mnsearch.benchmark import throughput
 from mnsearch.families import preset
+from mnsearch.plan import layer_plan
 
 ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hswish": nn.Hardswish,
                "identity": nn.Identity}

@@ -12,8 +12,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from mnsearch.arch import ArchSpec, BlockSpec, PlannedBlock, layer_plan
+from mnsearch.arch import ArchSpec, BlockSpec
 from mnsearch.ops import activate, conv, depthwise_conv, hard_sigmoid
+from mnsearch.plan import PlannedBlock, layer_plan
 
 # He initialisation on fan-out, as torchvision and TF-slim initialise MobileNet convs.
 _conv_init = nnx.initializers.variance_scaling(2.0, "fan_out", "normal")

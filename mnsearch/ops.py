@@ -12,7 +12,7 @@ import os
 import jax
 import jax.numpy as jnp
 
-from mnsearch.arch import padding_amounts
+from mnsearch.plan import padding_amounts
 
 _DIMENSIONS = ("NHWC", "HWIO", "NHWC")
 DEPTHWISE_IMPLEMENTATIONS = ("auto", "shifted", "lax")

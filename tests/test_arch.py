@@ -6,16 +6,14 @@ from mnsearch.arch import (
     STRIDE_SCHEDULES,
     BlockSpec,
     SpecError,
-    effective_strides,
     format_block,
-    layer_plan,
     make_divisible,
-    minimum_resolution,
     parse_block,
     spec_from_dict,
     spec_to_dict,
 )
 from mnsearch.families import PRESETS, preset
+from mnsearch.plan import effective_strides, layer_plan, minimum_resolution
 
 
 def test_make_divisible_matches_the_tf_slim_rule():
