@@ -76,3 +76,12 @@ def test_console_script_runs_as_a_module():
     result = subprocess.run([sys.executable, "-m", "mnsearch", "cost", "v1", "--alpha", "1,2x"],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "comma-separated list" in result.stderr
+
+
+@pytest.mark.parametrize("mode", ["train", "infer"])
+def test_bench_json_reports_images_per_second(capsys, mode):
+    result = _json(capsys, "bench", "v1", "--alpha", "0.25", "--resolution", "16",
+                   "--in-channels", "1", "--classes", "4", "--schedule", "stem1",
+                   "--batch-size", "8", "--steps", "2", "--mode", mode, "--json")
+    assert isinstance(result["images_per_second"], float) and result["images_per_second"] > 0
+    assert result["mode"] == mode and result["depthwise"] == "shifted"
