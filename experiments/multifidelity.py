@@ -8,7 +8,9 @@ Command (about 2 × the space's grid time on 2 cores):
 Runs the space's grid twice on fresh journal storages — every trial at the full budget, then
 with the early-stopping rule of `mnsearch.search` — and reports the final hypervolume of each
 (same normalisation: Mult-Adds divided by the largest Mult-Adds of the grid) and the training
-compute (epochs trained, and seconds). Writes a CSV row per run and prints a Markdown table.
+compute (epochs trained, and seconds). Writes a CSV row per run, each run's trials.csv,
+pareto.csv and pareto.html under OUT/SPACE-full-budget and OUT/SPACE-early-stopping, and prints
+a Markdown table.
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ def main() -> None:
                                    epochs=args.epochs, early_stopping=early_stopping,
                                    artifacts=str(Path(folder) / "artifacts"))
             started = time.time()
-            run_sweep(args.space, options, console, out=Path(folder) / f"out-{early_stopping}")
+            label = "early-stopping" if early_stopping else "full-budget"
+            run_sweep(args.space, options, console, out=Path(args.out) / f"{space.name}-{label}")
             study = optuna.load_study(study_name=space.name, storage=open_storage(journal))
             madds = [t.user_attrs["madds"] for t in study.trials if "madds" in t.user_attrs]
             row = {"space": space.name, "early_stopping": early_stopping,
