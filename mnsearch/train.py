@@ -201,7 +201,7 @@ def train_and_evaluate(spec: ArchSpec, dataset: Any, config: TrainConfig,
             break
     if result.status == "running":
         result.status = "completed"
-    if result.status != "failed":
+    if result.status == "completed":  # a stopped (early-stopped) run is not worth reporting
         result.test_accuracy = accuracy(model, data.test_images, data.test_labels)
     result.wall_seconds = time.perf_counter() - started
     return result
