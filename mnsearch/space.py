@@ -32,7 +32,7 @@ _TOP_KEYS = ("name", "description", "base", "dataset", "recipe", "dimensions", "
              "constraints", "sampler")
 _DIMENSION_KEYS = ("alpha", "resolution", "rho", "stride_schedule", "block", "stages")
 _RECIPE_KEYS = ("epochs", "subset", "batch_size", "optimizer", "lr", "weight_decay",
-                "label_smoothing", "augment", "seed")
+                "warmup_epochs", "label_smoothing", "augment", "seed")
 _CONSTRAINT_KEYS = ("max_madds", "max_params")
 
 
