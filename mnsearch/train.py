@@ -129,7 +129,10 @@ def _loss(model: MobileNet, images: jax.Array, labels: jax.Array, smoothing: flo
     return loss, jnp.mean(jnp.argmax(logits, -1) == labels)
 
 
-@nnx.jit(static_argnames=("smoothing", "num_classes", "crop_padding", "flip"))
+# Tree mode (graph=False): the model and optimizer share no Variables, so NNX's graph protocol
+# (flatten/unflatten of every Variable on each call) is pure overhead; measured here it cost
+# 20-40 ms of Python per step, competing with XLA for the 2 cores (+10% img/s at V1 a=0.25).
+@nnx.jit(static_argnames=("smoothing", "num_classes", "crop_padding", "flip"), graph=False)
 def _train_step(model: MobileNet, optimizer: nnx.Optimizer, images: jax.Array,
                 labels: jax.Array, key: jax.Array, smoothing: float, num_classes: int,
                 crop_padding: int, flip: bool) -> jax.Array:
@@ -144,6 +147,42 @@ def _train_step(model: MobileNet, optimizer: nnx.Optimizer, images: jax.Array,
 @nnx.jit
 def _predict(model: MobileNet, images: jax.Array) -> jax.Array:
     return jnp.argmax(model(images), -1)
+
+
+@nnx.jit
+def _forward(model: MobileNet, images: jax.Array) -> jax.Array:
+    return model(images)
+
+
+def recalibrate_batch_norm(model: MobileNet, images: np.ndarray, batch_size: int = 256,
+                           batches: int = 8) -> None:
+    """Set every BN's running statistics to the mean of exact batch statistics ("precise BN").
+
+    Running averages lag the weights: after a few hundred steps (any low-fidelity sweep trial)
+    they still mix in their initial values and stale activations, and evaluation collapses to
+    chance (measured: every 3-epoch trial of the V1 grid scored 10%). Averaging the batch
+    statistics of the current weights over `batches` training batches removes the lag.
+    """
+    norms = [module for _, module in model.iter_modules() if isinstance(module, nnx.BatchNorm)]
+    momenta = [norm.momentum for norm in norms]
+    for norm in norms:
+        norm.momentum = 0.0  # each train-mode forward stores that batch's exact statistics
+    view = nnx.view(model, deterministic=True)  # BN in training mode, no dropout
+    size = min(batch_size, len(images))
+    totals: list[list[jax.Array]] | None = None
+    count = 0
+    for start in range(0, min(len(images), size * batches) - size + 1, size):
+        _forward(view, jnp.asarray(images[start:start + size]))
+        current = [[norm.mean[...], norm.var[...]] for norm in norms]
+        totals = current if totals is None else \
+            [[a + b for a, b in zip(old, new, strict=True)]
+             for old, new in zip(totals, current, strict=True)]
+        count += 1
+    for norm, (mean, variance) in zip(norms, totals or [], strict=False):
+        norm.mean[...] = mean / count
+        norm.var[...] = variance / count
+    for norm, momentum in zip(norms, momenta, strict=True):
+        norm.momentum = momentum
 
 
 def accuracy(model: MobileNet, images: np.ndarray, labels: np.ndarray,
@@ -190,6 +229,7 @@ def train_and_evaluate(spec: ArchSpec, dataset: Any, config: TrainConfig,
             result.status, result.error = "failed", f"loss became {loss} in epoch {epoch + 1}"
             break
         result.train_loss.append(loss)
+        recalibrate_batch_norm(model, data.train_images)
         result.val_accuracy.append(accuracy(model, data.val_images, data.val_labels))
         result.epochs_done = epoch + 1
         if checkpoint is not None:
