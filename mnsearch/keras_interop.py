@@ -146,4 +146,4 @@ def _assign(variable: nnx.Variable, value: np.ndarray, layer_name: str) -> None:
     if tuple(variable.shape) != value.shape:
         raise SpecError(f"Keras layer '{layer_name}': weight shape {value.shape} does not match "
                         f"the rebuilt model's {tuple(variable.shape)}")
-    variable.value = jnp.asarray(value)
+    variable[...] = jnp.asarray(value)

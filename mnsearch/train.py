@@ -163,7 +163,7 @@ def recalibrate_batch_norm(model: MobileNet, images: np.ndarray, batch_size: int
     chance (measured: every 3-epoch trial of the V1 grid scored 10%). Averaging the batch
     statistics of the current weights over `batches` training batches removes the lag.
     """
-    norms = [module for _, module in model.iter_modules() if isinstance(module, nnx.BatchNorm)]
+    norms = [module for _, module in nnx.iter_modules(model) if isinstance(module, nnx.BatchNorm)]
     momenta = [norm.momentum for norm in norms]
     for norm in norms:
         norm.momentum = 0.0  # each train-mode forward stores that batch's exact statistics
