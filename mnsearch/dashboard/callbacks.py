@@ -1,0 +1,162 @@
+"""What the page does: each callback is a plain function of its inputs (tested without a
+browser), registered on the app by `register`.
+
+Storage errors never reach the browser as tracebacks: they become one line in the page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+import plotly.graph_objects as go
+from dash import Dash, Input, Output, State, ctx, html, no_update
+from dash.exceptions import PreventUpdate
+
+from mnsearch.dashboard.cards import comparison, trial_card
+from mnsearch.dashboard.data import (
+    DashboardData,
+    Filters,
+    filter_options,
+    find_trial,
+    plot_points,
+    state_counts,
+)
+from mnsearch.dashboard.plots import empty_plot, hypervolume_plot, pareto_plot
+from mnsearch.errors import MnsearchError
+
+MAX_COMPARED = 4
+
+
+def resolve_studies(search: str | None, defaults: list[str],
+                    names: list[str]) -> tuple[list[str], str]:
+    """The studies to show (from ?study=…, else --study, else the first one) and a message
+    naming the available studies when a requested one does not exist."""
+    requested = parse_qs((search or "").lstrip("?")).get("study") or defaults
+    known = [name for name in requested if name in names]
+    unknown = [name for name in requested if name not in names]
+    if not names:
+        return [], "This storage holds no study yet: run `mnsearch sweep` to create one."
+    if unknown:
+        return known, (f"No study {', '.join(repr(n) for n in unknown)} in this storage. "
+                       f"Available studies: {', '.join(names)}.")
+    return known or names[:1], ""
+
+
+def main_view(data: DashboardData, studies: list[str], filters: Filters,
+              color_by: str) -> tuple[go.Figure, str, go.Figure]:
+    """Pareto plot, status line and hypervolume plot for the selected studies and filters."""
+    if not studies:
+        return empty_plot("Pick a study above."), "", empty_plot("")
+    frame = data.frames(studies)
+    points = plot_points(frame, filters)
+    evaluated = len(plot_points(frame, Filters()))
+    if evaluated == 0:
+        message = (f"No completed trials yet in {', '.join(studies)} "
+                   f"({state_counts(frame)}); this page refreshes by itself.")
+        return empty_plot("No completed trials yet"), message, empty_plot("")
+    status = (f"Showing {len(points):,} of {evaluated:,} evaluated trials "
+              f"({state_counts(frame)}).")
+    return pareto_plot(points, color_by, evaluated), status, hypervolume_plot(frame)
+
+
+def read_filters(madds: float | None, accuracy: float | None, blocks: list | None,
+                 alphas: list | None, resolutions: list | None) -> Filters:
+    """Filters from the controls' values (empty inputs arrive as None)."""
+    return Filters(madds, accuracy, tuple(blocks or ()), tuple(alphas or ()),
+                   tuple(resolutions or ()))
+
+
+def card_view(data: DashboardData, click: dict | None) -> tuple[Any, list | None]:
+    """The card of the clicked trial and its [study, number] (None when nothing is clicked)."""
+    points = (click or {}).get("points") or []
+    if not points or "customdata" not in points[0]:
+        raise PreventUpdate
+    study, number = points[0]["customdata"][:2]
+    row = find_trial(data.frame(study), study, int(number))
+    if row is None:
+        return html.Div(f"Trial {number} of {study} is gone."), None
+    return trial_card(row, data.label), [study, int(number)]
+
+
+def next_comparison(current: list, selected: list | None, action: str) -> list:
+    """Add the selected trial (at most MAX_COMPARED, oldest dropped) or clear the list."""
+    if action == "clear":
+        return []
+    if not selected or selected in current:
+        return current
+    return (current + [selected])[-MAX_COMPARED:]
+
+
+def register(app: Dash, data: DashboardData) -> None:
+    """Attach every callback of the page to `app`."""
+
+    @app.callback(Output("studies", "options"), Output("studies", "value"),
+                  Output("message", "children"), Input("url", "search"),
+                  State("default-studies", "data"))
+    def _pick(search: str | None, defaults: list[str]) -> tuple:
+        try:
+            names = data.names()
+        except MnsearchError as error:
+            return [], [], str(error)
+        selected, message = resolve_studies(search, defaults or [], names)
+        return names, selected, message
+
+    @app.callback(Output("filter-blocks", "options"), Output("filter-alpha", "options"),
+                  Output("filter-resolution", "options"), Input("studies", "value"))
+    def _options(studies: list[str] | None) -> tuple:
+        try:
+            options = filter_options(data.frames(studies or []))
+        except MnsearchError:
+            return [], [], []
+        return (options["block_types"], options["alphas"],
+                [{"label": f"{value} px", "value": value} for value in options["resolutions"]])
+
+    @app.callback(Output("pareto-graph", "figure"), Output("status", "children"),
+                  Output("hypervolume-graph", "figure"), Output("data-signature", "data"),
+                  Input("studies", "value"), Input("filter-madds", "value"),
+                  Input("filter-accuracy", "value"), Input("filter-blocks", "value"),
+                  Input("filter-alpha", "value"), Input("filter-resolution", "value"),
+                  Input("color-by", "value"), Input("refresh", "n_intervals"),
+                  State("data-signature", "data"))
+    def _main(studies, madds, accuracy, blocks, alphas, resolutions, color_by, _tick,
+              signature) -> tuple:
+        studies = studies or []
+        try:
+            if ctx.triggered_id == "refresh":
+                data.frames(studies)  # refreshes the cache; redraw only if something changed
+                if data.signature(studies) == signature:
+                    raise PreventUpdate
+            figures = main_view(data, studies, read_filters(madds, accuracy, blocks, alphas,
+                                                            resolutions), color_by)
+        except MnsearchError as error:
+            return empty_plot("storage unavailable"), str(error), empty_plot(""), no_update
+        return (*figures, data.signature(studies))
+
+    @app.callback(Output("trial-card", "children"), Output("selected-trial", "data"),
+                  Output("compare-add", "disabled"), Input("pareto-graph", "clickData"))
+    def _card(click: dict | None) -> tuple:
+        try:
+            card, selected = card_view(data, click)
+        except MnsearchError as error:
+            return str(error), None, True
+        return card, selected, selected is None
+
+    @app.callback(Output("compare-trials", "data"), Input("compare-add", "n_clicks"),
+                  Input("compare-clear", "n_clicks"), State("selected-trial", "data"),
+                  State("compare-trials", "data"), prevent_initial_call=True)
+    def _compare(_add, _clear, selected, current) -> list:
+        action = "clear" if ctx.triggered_id == "compare-clear" else "add"
+        return next_comparison(current or [], selected, action)
+
+    @app.callback(Output("comparison", "children"), Input("compare-trials", "data"))
+    def _comparison(compared: list | None) -> Any:
+        rows = []
+        try:
+            for study, number in compared or []:
+                row = find_trial(data.frame(study), study, number)
+                if row is not None:
+                    rows.append(row)
+        except MnsearchError as error:
+            return str(error)
+        return comparison(rows)

@@ -1,0 +1,151 @@
+"""The dashboard's data: one open storage, cached study frames, filters (no Dash, no JAX).
+
+The storage is opened once and kept: Optuna's journal storage then reads only the lines added
+since the last call, so refreshing a page during a sweep costs little. A study's frame is
+rebuilt only when its trials changed (count or states), which keeps a 10,000-trial study fast.
+"""
+
+from __future__ import annotations
+
+import shlex
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import pandas as pd
+
+from mnsearch.errors import MnsearchError
+from mnsearch.results import COLUMNS, completed, load_study, study_names, trials_frame
+from mnsearch.storage import DEFAULT_STORAGE, StorageError, mask_password, open_storage
+
+PLOT_COLUMNS = ["study", "number", "alpha", "resolution", "rho", "block_types", "madds",
+                "params", "latency_ms", "val_accuracy"]
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the filter controls ask for; None (or an empty list) means no restriction."""
+
+    max_madds_m: float | None = None
+    min_accuracy: float | None = None
+    block_types: tuple[str, ...] = ()
+    alphas: tuple[float, ...] = ()
+    resolutions: tuple[int, ...] = ()
+
+
+class DashboardData:
+    """A storage URL, opened lazily once, and the frames of its studies."""
+
+    def __init__(self, url: str | None = None):
+        self.url = url or DEFAULT_STORAGE
+        self._storage: optuna.storages.BaseStorage | None = None
+        self._frames: dict[str, tuple[tuple, pd.DataFrame]] = {}
+        self._lock = threading.Lock()  # Flask serves callbacks from several threads
+
+    @property
+    def label(self) -> str:
+        """The storage as it may be shown (password masked)."""
+        return mask_password(self.url)
+
+    def storage(self) -> optuna.storages.BaseStorage:
+        """The open storage; a journal file must already exist (the dashboard never makes one)."""
+        if self._storage is None:
+            if "://" not in self.url and not Path(self.url.removeprefix("journal:")).is_file():
+                raise StorageError(f"no journal file '{self.url}': run `mnsearch sweep` here "
+                                   "first or pass --storage PATH_OR_URL")
+            try:
+                self._storage = open_storage(self.url)
+            except StorageError:
+                raise
+            except Exception as error:  # a broken journal, a driver error: one line
+                raise StorageError(f"cannot open storage {self.label}: "
+                                   f"{str(error).splitlines()[0][:200]}") from None
+        return self._storage
+
+    def names(self) -> list[str]:
+        """The studies in the storage (a StorageError if it cannot be read)."""
+        try:
+            return study_names(self.storage())
+        except MnsearchError:
+            raise
+        except Exception as error:
+            raise StorageError(f"cannot read storage {self.label}: "
+                               f"{str(error).splitlines()[0][:200]}") from None
+
+    def frame(self, name: str) -> pd.DataFrame:
+        """The trials of one study, rebuilt only when they changed."""
+        with self._lock:
+            study = load_study(self.storage(), name)
+            trials = study.get_trials(deepcopy=False)
+            signature = (len(trials), tuple(sorted(Counter(t.state.name for t in trials)
+                                                   .items())))
+            cached = self._frames.get(name)
+            if cached is None or cached[0] != signature:
+                self._frames[name] = (signature, trials_frame(study))
+            return self._frames[name][1]
+
+    def frames(self, names: list[str]) -> pd.DataFrame:
+        """Several studies stacked (unknown names are skipped: the page reports them)."""
+        known = set(self.names())
+        parts = [self.frame(name) for name in names if name in known]
+        parts = [part for part in parts if len(part)]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
+
+    def signature(self, names: list[str]) -> str:
+        """Changes whenever a selected study gains a trial or a trial changes state."""
+        return "|".join(f"{name}:{key}" for name in sorted(names)
+                        for key, _ in [self._frames.get(name, (None, None))])
+
+
+def plot_points(frame: pd.DataFrame, filters: Filters) -> pd.DataFrame:
+    """The evaluated trials that pass the filters, with the columns the plot and hover need."""
+    points = completed(frame)
+    if points.empty:
+        return pd.DataFrame(columns=PLOT_COLUMNS)
+    points = points.dropna(subset=["val_accuracy", "madds"])
+    keep = pd.Series(True, index=points.index)
+    if filters.max_madds_m is not None:
+        keep &= points["madds"] <= filters.max_madds_m * 1e6
+    if filters.min_accuracy is not None:
+        keep &= points["val_accuracy"] >= filters.min_accuracy
+    if filters.block_types:
+        keep &= points["block_types"].isin(filters.block_types)
+    if filters.alphas:
+        keep &= points["alpha"].isin(filters.alphas)
+    if filters.resolutions:
+        keep &= points["resolution"].isin(filters.resolutions)
+    return points.loc[keep, PLOT_COLUMNS]
+
+
+def filter_options(frame: pd.DataFrame) -> dict[str, list]:
+    """The values each categorical filter can take, from the evaluated trials."""
+    points = completed(frame)
+    if points.empty:
+        return {"block_types": [], "alphas": [], "resolutions": []}
+    return {"block_types": sorted(points["block_types"].dropna().unique().tolist()),
+            "alphas": sorted(points["alpha"].dropna().unique().tolist()),
+            "resolutions": sorted(int(v) for v in points["resolution"].dropna().unique())}
+
+
+def state_counts(frame: pd.DataFrame) -> str:
+    """'3 complete, 1 running' — what an empty state says is in the study."""
+    if frame.empty:
+        return "no trials"
+    counts = frame["state"].value_counts()
+    return ", ".join(f"{count} {state.lower()}" for state, count in counts.items())
+
+
+def find_trial(frame: pd.DataFrame, study: str, number: int) -> pd.Series | None:
+    """The row of trial `number` of `study`, or None."""
+    rows = frame[(frame["study"] == study) & (frame["number"] == number)]
+    return rows.iloc[0] if len(rows) else None
+
+
+def export_command(study: str, storage_label: str, number: int) -> str:
+    """The command that exports a trial's trained model (storage printed with its password
+    masked: the user substitutes it)."""
+    return (f"mnsearch export --study {shlex.quote(study)} --storage "
+            f"{shlex.quote(storage_label)} --trial {number} "
+            f"--out {shlex.quote(f'exported/{study}-trial-{number}')}")
