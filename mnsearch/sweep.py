@@ -84,7 +84,7 @@ def run_sweep(space_path: str | Path, options: SweepOptions, console: Console | 
               out: str | Path | None = None) -> Progress:
     """Create or resume the study, run the workers, write results to `out`, return a snapshot.
 
-    `out` (default runs/<study>) receives trials.csv, pareto.csv and pareto.html.
+    `out` (default runs/<study>) receives trials.csv, pareto.csv, pareto.html and report.html.
     """
     console = console or Console()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -135,6 +135,7 @@ def run_sweep(space_path: str | Path, options: SweepOptions, console: Console | 
     paths = write_sweep_results(study, out or Path("runs") / options.study_name)
     console.print(f"Pareto table: {paths['pareto']}  figure: {paths['figure']}  "
                   f"all trials: {paths['trials']}")
+    console.print(f"report: {paths['report']}")
     return final
 
 
