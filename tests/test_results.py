@@ -1,12 +1,27 @@
-"""Results tables and the Figure-4 data, on a synthetic study (no training)."""
+"""Results tables, fronts, hypervolume and the Figure-4 data, on synthetic studies (no training)."""
 
+import itertools
+
+import numpy as np
 import optuna
 import pandas as pd
+import pytest
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
 from mnsearch.figures import accuracy_lines, accuracy_vs_madds
-from mnsearch.results import pareto_frame, trials_frame
+from mnsearch.results import (
+    StudyNotFoundError,
+    compare_studies,
+    hypervolume_history,
+    load_study,
+    pareto_frame,
+    studies_frame,
+    study_hypervolume,
+    trials_frame,
+    write_sweep_results,
+)
+from mnsearch.synthetic import synthetic_study
 
 
 def _study():
@@ -41,3 +56,122 @@ def test_figure_4_lines():
     assert len(front.madds) == 4
     figure = accuracy_vs_madds(trials_frame(_study()))
     assert figure.layout.xaxis.type == "log" and len(figure.data) == 5
+
+
+# --- the results library: frames of several studies, fronts, hypervolume, comparisons ---
+
+
+
+def _frame(rows):
+    """A frame as trials_frame makes it, from (accuracy, madds, params) triples."""
+    return pd.DataFrame([{"study": "s", "number": number, "state": "COMPLETE",
+                          "duplicate_of": None, "val_accuracy": accuracy, "madds": madds,
+                          "params": params, "train_seconds": 10.0}
+                         for number, (accuracy, madds, params) in enumerate(rows)])
+
+
+def _brute_force_front(frame, columns, signs):
+    """Indices no other row dominates, by checking every pair."""
+    values = frame[columns].to_numpy() * np.array(signs)  # as losses
+    keep = []
+    for i, j_values in enumerate(values):
+        dominated = any(np.all(other <= j_values) and np.any(other < j_values)
+                        for k, other in enumerate(values) if k != i)
+        if not dominated:
+            keep.append(frame.index[i])
+    return sorted(keep)
+
+
+@pytest.mark.parametrize("objectives", [("accuracy", "madds"), ("accuracy", "params"),
+                                        ("accuracy", "madds", "params")])
+def test_pareto_front_matches_brute_force(objectives):
+    rng = np.random.default_rng(7)
+    rows = list(zip(rng.choice([0.7, 0.8, 0.9], 60), rng.integers(1, 30, 60) * 1e6,
+                    rng.integers(1, 30, 60) * 1e5, strict=True))  # ties on purpose
+    frame = _frame(rows)
+    columns = {"accuracy": "val_accuracy", "madds": "madds", "params": "params"}
+    signs = [-1 if name == "accuracy" else 1 for name in objectives]
+    expected = _brute_force_front(frame, [columns[name] for name in objectives], signs)
+    assert sorted(pareto_frame(frame, objectives).index) == expected
+
+
+def test_pareto_front_skips_unevaluated_and_missing_values():
+    frame = _frame([(0.9, 5e6, 1e5), (0.95, 4e6, 1e5), (0.99, 1e6, 1e5)])
+    frame.loc[1, "state"] = "FAIL"
+    frame.loc[2, "duplicate_of"] = 0
+    assert list(pareto_frame(frame)["number"]) == [0]
+    frame["latency_ms"] = [None, None, None]
+    assert pareto_frame(frame, ("accuracy", "latency")).empty
+
+
+def test_hypervolume_known_values():
+    # losses (1 - acc, madds / 100): (0.1, 0.5), (0.3, 0.25), (0.2, 1.0); the last touches the
+    # reference point and adds nothing: 0.9 * 0.5 + 0.7 * 0.25 = 0.625.
+    frame = _frame([(0.9, 50, 1), (0.7, 25, 1), (0.8, 100, 1)])
+    assert study_hypervolume(frame) == pytest.approx(0.625)
+    assert study_hypervolume(_frame([])) == 0.0
+
+
+def test_hypervolume_reference_200():
+    # Reference 200: losses (0.1, .25), (0.3, .125), (0.2, .5): the third is dominated by the
+    # first. Volume: 0.9 * (1 - .25) + 0.7 * (.25 - .125) = 0.675 + 0.0875.
+    frame = _frame([(0.9, 50, 1), (0.7, 25, 1), (0.8, 100, 1)])
+    assert study_hypervolume(frame, references={"madds": 200}) == pytest.approx(0.7625)
+
+
+def test_hypervolume_history_is_the_volume_of_every_prefix():
+    study = synthetic_study(None, "history", 40, seed=3, failed=3)
+    frame = trials_frame(study)
+    history = hypervolume_history(frame)
+    references = {"madds": frame.loc[frame["state"] == "COMPLETE", "madds"].max()}
+    for row in history.itertuples():
+        prefix = frame[frame["number"] <= row.number]
+        assert row.hypervolume == pytest.approx(study_hypervolume(prefix, references=references))
+    assert np.all(np.diff(history["hypervolume"]) >= 0)
+    spent = frame.set_index("number").sort_index()["train_seconds"].fillna(0).cumsum()
+    assert np.allclose(history["compute_seconds"], spent.loc[history["number"]])
+    assert hypervolume_history(frame.iloc[0:0]).empty
+
+
+def test_trials_frame_records_what_sweeps_store():
+    study = synthetic_study(None, "attrs", 5, failed=1, running=1)
+    frame = trials_frame(study)
+    assert list(frame["study"].unique()) == ["attrs"] and len(frame) == 7
+    row = frame.iloc[0]
+    assert row["madds"] > 0 and row["params"] > 0 and row["latency_ms"] > 0
+    assert row["block_types"] in {"ds", "cn+ir"} and row["blocks"].split()[0][:2] in {"ds", "ir"}
+    assert row["duration_s"] == pytest.approx(row["train_seconds"])
+    assert row["rho"] == pytest.approx(row["resolution"] / 224)  # resolution / largest
+    assert set(frame["state"]) == {"COMPLETE", "FAIL", "RUNNING"}
+
+
+def test_several_studies_and_their_comparison(tmp_path):
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "s.journal")))
+    synthetic_study(storage, "a", 20, seed=1)
+    synthetic_study(storage, "b", 10, seed=2, failed=2)
+    frame = studies_frame(storage, ["a", "b"])
+    assert frame.groupby("study").size().to_dict() == {"a": 20, "b": 12}
+    table = compare_studies(frame).set_index("study")
+    assert table.loc["b", "evaluated"] == 10 and table.loc["a", "trials"] == 20
+    shared = {"madds": frame["madds"].max()}
+    assert table.loc["a", "hypervolume"] == pytest.approx(
+        study_hypervolume(frame[frame["study"] == "a"], references=shared))
+    with pytest.raises(StudyNotFoundError, match="available: a, b"):
+        load_study(storage, "c")
+
+
+def test_sweep_results_include_the_report(tmp_path):
+    paths = write_sweep_results(synthetic_study(None, "sweep", 8), tmp_path / "out")
+    assert all(path.exists() for path in paths.values())
+    assert "Pareto front" in paths["report"].read_text()
+    assert {"study", "block_types", "latency_ms"} <= set(pd.read_csv(paths["trials"]).columns)
+
+
+def test_combinations_cover_every_objective_pair():
+    # Every pair of recorded objectives has a front (no KeyError on a name the sweep records).
+    frame = _frame([(0.9, 5e6, 2e5), (0.8, 1e6, 1e5)])
+    frame["latency_ms"] = [2.0, 1.0]
+    frame["test_accuracy"] = [0.85, 0.8]
+    for pair in itertools.combinations(["accuracy", "madds", "params", "latency"], 2):
+        assert len(pareto_frame(frame, pair)) >= 1
