@@ -1,0 +1,121 @@
+"""The data behind every figure (pure functions), and that each figure draws that data."""
+
+import pandas as pd
+import pytest
+
+from mnsearch.families import preset
+from mnsearch.figures import (
+    ReferenceFileError,
+    accuracy_lines,
+    accuracy_vs_madds,
+    accuracy_vs_params,
+    add_overlays,
+    hypervolume_figure,
+    pareto_cloud,
+    pareto_figure,
+    read_reference_points,
+    reference_overlay,
+    study_overlay,
+)
+from mnsearch.figures_trial import (
+    cost_breakdown,
+    cost_breakdown_figure,
+    curves_figure,
+    spec_layers,
+    training_curves,
+    trial_spec,
+)
+from mnsearch.results import hypervolume_history, pareto_frame, trials_frame
+from mnsearch.synthetic import synthetic_study
+
+
+@pytest.fixture(scope="module")
+def frame():
+    return trials_frame(synthetic_study(None, "figures", 60, seed=5, failed=2))
+
+
+def test_figure_5_lines_use_params(frame):
+    by_alpha, by_resolution, front = accuracy_lines(frame, "params")
+    evaluated = frame[frame["state"] == "COMPLETE"]
+    assert sum(len(line.madds) for line in by_alpha) == len(evaluated)
+    assert all(line.madds == sorted(line.madds) for line in by_alpha + by_resolution)
+    expected = pareto_frame(frame, ("accuracy", "params"))
+    assert sorted(front.madds) == sorted(expected["params"] / 1e6)
+    figure = accuracy_vs_params(frame)
+    assert figure.layout.xaxis.type == "log" and "parameters" in figure.layout.xaxis.title.text
+
+
+def test_pareto_cloud_partitions_the_evaluated_trials(frame):
+    cloud = pareto_cloud(frame)
+    evaluated = frame[frame["state"] == "COMPLETE"]
+    assert len(cloud.front) + len(cloud.dominated) == len(evaluated)
+    assert set(cloud.front["number"]) == set(pareto_frame(frame)["number"])
+    assert not set(cloud.front.index) & set(cloud.dominated.index)
+    figure = pareto_figure(frame)
+    assert [trace.name for trace in figure.data] == ["dominated", "Pareto front"]
+    assert len(figure.data[0].x) == len(cloud.dominated)
+
+
+def test_hypervolume_figure_draws_the_history(frame):
+    history = hypervolume_history(frame)
+    figure = hypervolume_figure(history)
+    assert list(figure.data[0].y) == list(history["hypervolume"])
+    assert list(figure.data[1].x) == pytest.approx(list(history["compute_seconds"] / 60))
+
+
+def test_cost_breakdown_is_v1_table_2():
+    table = cost_breakdown(preset("v1"))
+    shares = table.set_index("type")
+    # V1 Table 2: 1x1 convolutions hold 94.86% of the Mult-Adds and 74.59% of the weights.
+    assert shares.loc["pointwise 1x1", "madds_share"] == pytest.approx(0.9486, abs=5e-5)
+    assert shares.loc["pointwise 1x1", "weights_share"] == pytest.approx(0.7459, abs=5e-5)
+    assert table["madds_share"].sum() == pytest.approx(1.0)
+    assert list(table["madds"]) == sorted(table["madds"], reverse=True)
+    figure = cost_breakdown_figure(preset("v1"))
+    assert list(figure.data[0].y) == pytest.approx(list(100 * table["madds_share"]))
+
+
+def test_trial_spec_layers_and_curves(frame):
+    row = frame.iloc[0]
+    spec = trial_spec(row["spec"])
+    assert spec.resolution == row["resolution"]
+    layers = spec_layers(spec)
+    assert layers["madds"].sum() == row["madds"] and layers["params"].sum() == row["params"]
+    assert trial_spec(None) is None
+    curves = training_curves(frame.iloc[:3])
+    assert [curve.label for curve in curves] == [f"figures #{n}" for n in range(3)]
+    assert curves[0].epochs == [1, 2, 3] and curves[0].accuracy == list(row["curve"])
+    assert len(curves_figure(curves).data) == 3
+
+
+def test_reference_points_overlay(tmp_path, frame):
+    path = tmp_path / "v1_paper.csv"
+    path.write_text("madds,accuracy,label\n569e6,0.706,1.0-224\n41e6,0.506,0.25-224\n")
+    overlay = read_reference_points(path)
+    assert overlay.label == "v1_paper" and overlay.madds == [569.0, 41.0]
+    assert overlay.text == ["1.0-224", "0.25-224"]
+    figure = accuracy_vs_madds(frame, overlays=[overlay])
+    assert figure.data[-1].name == "v1_paper" and list(figure.data[-1].y) == [0.706, 0.506]
+    assert len(add_overlays(pareto_figure(frame), [overlay]).data) == 3
+
+
+@pytest.mark.parametrize("text, match", [
+    ("madds,label\n1e6,a\n", "lack column"),
+    ("madds,accuracy\n569,0.7\n", "millions"),
+    ("madds,accuracy\n569e6,70.6\n", "fraction"),
+    ("madds,accuracy\n569e6,high\n", "positive numbers"),
+])
+def test_reference_points_refuse_bad_tables(tmp_path, text, match):
+    (tmp_path / "bad.csv").write_text(text)
+    with pytest.raises(ReferenceFileError, match=match):
+        read_reference_points(tmp_path / "bad.csv")
+    with pytest.raises(ReferenceFileError, match="cannot read"):
+        read_reference_points(tmp_path / "missing.csv")
+
+
+def test_other_study_overlay_is_its_front(frame):
+    other = trials_frame(synthetic_study(None, "other", 20, seed=9))
+    overlay = study_overlay(other)
+    assert overlay.label == "other (front)"
+    assert overlay.madds == list(pareto_frame(other)["madds"] / 1e6)
+    assert reference_overlay(pd.DataFrame({"madds": [1e6], "accuracy": [0.5]}), "x").text == [""]
