@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from mnsearch.results import hypervolume_history, pareto_frame
@@ -93,16 +94,18 @@ def hypervolume_plot(frame: pd.DataFrame) -> go.Figure:
     reference point: see `mnsearch.results`)."""
     figure = make_subplots(rows=1, cols=2, subplot_titles=("hypervolume over trials",
                                                            "over training time"))
-    for name, group in frame.groupby("study", sort=True):
+    palette = qualitative.Plotly
+    for index, (name, group) in enumerate(frame.groupby("study", sort=True)):
         history = hypervolume_history(group)
         if history.empty:
             continue
+        line = {"shape": "hv", "color": palette[index % len(palette)]}
         figure.add_trace(go.Scattergl(x=history["number"], y=history["hypervolume"],
-                                      mode="lines", line={"shape": "hv"}, name=str(name),
+                                      mode="lines", line=line, name=str(name),
                                       legendgroup=str(name)), row=1, col=1)
         figure.add_trace(go.Scattergl(x=history["compute_seconds"] / 60,
                                       y=history["hypervolume"], mode="lines",
-                                      line={"shape": "hv"}, name=str(name),
+                                      line=line, name=str(name),
                                       legendgroup=str(name), showlegend=False), row=1, col=2)
     figure.update_xaxes(title_text="trial number", row=1, col=1)
     figure.update_xaxes(title_text="training minutes (cumulative)", row=1, col=2)

@@ -1,0 +1,216 @@
+"""`mnsearch dashboard`: the callbacks as plain functions, the bad-input paths, and one run in a
+real browser (Debian's chromium driven by Playwright) on a small synthetic study."""
+
+import shutil
+import threading
+from pathlib import Path
+
+import optuna
+import pytest
+
+from mnsearch.cli import build_parser, main
+from mnsearch.dashboard.app import create_app, make_dashboard_server
+from mnsearch.dashboard.callbacks import (
+    card_view,
+    main_view,
+    next_comparison,
+    resolve_studies,
+)
+from mnsearch.dashboard.data import DashboardData, Filters, filter_options, plot_points
+from mnsearch.dashboard.plots import pareto_groups
+from mnsearch.storage import StorageError, open_storage
+from mnsearch.synthetic import synthetic_study
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+ARTIFACTS = Path(__file__).parent / "artifacts"
+COMPLETE = 40
+
+
+@pytest.fixture(scope="module")
+def journal(tmp_path_factory):
+    path = tmp_path_factory.mktemp("dashboard") / "studies.journal"
+    storage = open_storage(str(path))
+    synthetic_study(storage, "demo", COMPLETE, seed=4, failed=2, running=1)
+    synthetic_study(storage, "other", 8, seed=5)
+    empty = optuna.create_study(study_name="empty", storage=storage,
+                                directions=["maximize", "minimize"])
+    empty.enqueue_trial({"alpha": 1.0})  # a waiting trial: still no completed one
+    return path
+
+
+@pytest.fixture(scope="module")
+def data(journal):
+    return DashboardData(str(journal))
+
+
+# --- callbacks and data, without a browser ---
+
+def test_resolve_studies_names_the_available_ones():
+    names = ["a", "b"]
+    assert resolve_studies("", [], names) == (["a"], "")
+    assert resolve_studies("?study=b&study=a", [], names) == (["b", "a"], "")
+    assert resolve_studies("", ["b"], names) == (["b"], "")
+    selected, message = resolve_studies("?study=zz", [], names)
+    assert selected == [] and "No study 'zz'" in message and "Available studies: a, b" in message
+    assert "run `mnsearch sweep`" in resolve_studies("", ["a"], [])[1]
+
+
+def test_filters_keep_exactly_the_matching_trials(data):
+    frame = data.frame("demo")
+    everything = plot_points(frame, Filters())
+    assert len(everything) == COMPLETE
+    threshold = float(everything["val_accuracy"].median())
+    limit = float(everything["madds"].median()) / 1e6
+    options = filter_options(frame)
+    kept = plot_points(frame, Filters(max_madds_m=limit, min_accuracy=threshold,
+                                      block_types=(options["block_types"][0],),
+                                      alphas=tuple(options["alphas"][1:])))
+    expected = everything[(everything["madds"] <= limit * 1e6)
+                          & (everything["val_accuracy"] >= threshold)
+                          & (everything["block_types"] == options["block_types"][0])
+                          & everything["alpha"].isin(options["alphas"][1:])]
+    assert list(kept.index) == list(expected.index)
+    assert options["resolutions"] == sorted(options["resolutions"])
+
+
+def test_colour_groups_cover_every_point(data):
+    points = plot_points(data.frame("demo"), Filters())
+    for color_by in ("alpha", "block_types", "resolution", "study"):
+        groups, front = pareto_groups(points, color_by)
+        assert sum(len(group.points) for group in groups) == len(points)
+        assert 1 <= len(front) <= len(points)
+
+
+def test_main_view_and_empty_state(data):
+    figure, status, hypervolume = main_view(data, ["demo", "other"], Filters(), "study")
+    assert sum(len(t.x) for t in figure.data if t.meta == "trials") == COMPLETE + 8
+    assert status.startswith(f"Showing {COMPLETE + 8} of {COMPLETE + 8} evaluated trials")
+    assert {trace.name for trace in hypervolume.data} == {"demo", "other"}
+    figure, status, _ = main_view(data, ["empty"], Filters(), "alpha")
+    assert "No completed trials yet in empty (1 waiting)" in status
+    assert figure.layout.annotations[0].text == "No completed trials yet"
+
+
+def test_card_and_comparison(data):
+    click = {"points": [{"customdata": ["demo", 3, 1.0]}]}
+    card, selected = card_view(data, click)
+    assert selected == ["demo", 3]
+    text = str(card)
+    assert "demo #3" in text and "mnsearch export --study demo" in text and "--trial 3" in text
+    compared = []
+    for number in range(6):
+        compared = next_comparison(compared, ["demo", number], "add")
+    assert compared == [["demo", n] for n in range(2, 6)]
+    assert next_comparison(compared, ["demo", 5], "add") == compared
+    assert next_comparison(compared, None, "clear") == []
+
+
+def test_unreachable_storage_is_one_line(tmp_path, capsys):
+    url = "postgresql://user:hunter2@127.0.0.1:9/nowhere"
+    assert main(["dashboard", "--storage", url]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "cannot open storage" in error
+    assert "hunter2" not in error and "user:***@" in error
+    absent = tmp_path / "absent.journal"
+    assert main(["dashboard", "--storage", str(absent)]) == 2
+    assert "no journal file" in capsys.readouterr().err and not absent.exists()
+    with pytest.raises(StorageError):
+        DashboardData(f"sqlite:///{tmp_path}/missing/dir/x.db").names()
+
+
+def test_dashboard_binds_localhost_by_default():
+    args = build_parser().parse_args(["dashboard"])
+    assert (args.host, args.port, args.study) == ("127.0.0.1", 8050, [])
+
+
+# --- in a real browser ---
+
+@pytest.fixture(scope="module")
+def server(data):
+    dashboard = make_dashboard_server(create_app(data, ["demo"]), "127.0.0.1", 0)
+    thread = threading.Thread(target=dashboard.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{dashboard.port}/"
+    dashboard.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as driver:
+        chromium = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+COUNT_POINTS = """() => {
+  const graph = document.querySelector('#pareto-graph .js-plotly-plot');
+  if (!graph || !graph.data) return -1;
+  return graph.data.filter(t => t.meta === 'trials').reduce((n, t) => n + t.x.length, 0);
+}"""
+FIRST_POINT = """() => {
+  const graph = document.querySelector('#pareto-graph .js-plotly-plot');
+  const trace = graph.data.find(t => t.meta === 'trials');
+  const layout = graph._fullLayout, box = graph.getBoundingClientRect();
+  const x = layout.xaxis._offset + layout.xaxis.c2p(trace.x[0]);
+  const y = layout.yaxis._offset + layout.yaxis.c2p(trace.y[0]);
+  return {x: box.left + x, y: box.top + y, trial: trace.customdata[0][1]};
+}"""
+
+
+def _wait_for_points(page, count: int) -> None:
+    page.wait_for_function(f"() => ({COUNT_POINTS})() === {count}", timeout=20000)
+
+
+def test_browse_filter_click_compare(server, browser, data, tmp_path):
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(server)
+    _wait_for_points(page, COMPLETE)
+    assert page.evaluate(COUNT_POINTS) == COMPLETE
+    assert page.locator("#status").inner_text().startswith(f"Showing {COMPLETE} of {COMPLETE}")
+
+    points = plot_points(data.frame("demo"), Filters())
+    threshold = round(float(points["val_accuracy"].quantile(0.6)), 3)
+    expected = int((points["val_accuracy"] >= threshold).sum())
+    page.fill("#filter-accuracy", str(threshold))
+    page.press("#filter-accuracy", "Enter")
+    _wait_for_points(page, expected)
+    assert page.locator("#status").inner_text().startswith(f"Showing {expected} of {COMPLETE}")
+
+    target = page.evaluate(FIRST_POINT)
+    page.mouse.move(target["x"], target["y"])
+    page.mouse.click(target["x"], target["y"])
+    page.wait_for_selector("#card-title", timeout=10000)
+    assert page.inner_text("#card-title") == f"demo #{target['trial']}"
+    assert f"--trial {target['trial']}" in page.inner_text("#card-export")
+    assert page.locator("#card-facts").inner_text().count("\n") >= 10
+    page.click("#compare-add")
+    page.wait_for_selector("#comparison-table", timeout=10000)
+    assert f"demo #{target['trial']}" in page.inner_text("#comparison-table")
+
+    shot = tmp_path / "dashboard.png"
+    page.screenshot(path=str(shot), full_page=True)
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copy(shot, ARTIFACTS / "dashboard.png")
+    assert shot.stat().st_size > 10000
+    assert requests and all(url.startswith(server) for url in requests)  # nothing external
+    page.close()
+
+
+def test_browser_unknown_study_and_empty_state(server, browser):
+    page = browser.new_page()
+    page.goto(server + "?study=nope")
+    page.wait_for_function("() => (document.querySelector('#message')?.innerText || '').length > 0")
+    assert "Available studies: demo, empty, other" in page.inner_text("#message")
+    page.goto(server + "?study=empty")
+    page.wait_for_function(
+        "() => (document.querySelector('#status')?.innerText || '').includes('No completed')")
+    assert "No completed trials yet in empty" in page.inner_text("#status")
+    page.close()
