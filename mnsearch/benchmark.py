@@ -16,8 +16,9 @@ import numpy as np
 from flax import nnx
 
 from mnsearch.arch import ArchSpec
+from mnsearch.evaluation import _predict
 from mnsearch.model import build, eval_view
-from mnsearch.train import TrainConfig, _predict, _train_step, make_optimizer
+from mnsearch.train import TrainConfig, _train_step, make_optimizer
 
 MODES = ("train", "infer")
 
@@ -39,7 +40,7 @@ def throughput(spec: ArchSpec, batch_size: int = 128, mode: str = "train", steps
         key = jax.random.key(0)
 
         def step() -> jax.Array:
-            return _train_step(model, optimizer, images, labels, key, 0.1, spec.num_classes,
+            return _train_step(model, optimizer, None, images, labels, key, 0.1, spec.num_classes,
                                0, False)
     else:
         view = eval_view(model)

@@ -37,6 +37,13 @@ def add_train_parser(commands: Any, add_arch_arguments: Any) -> None:
     parser.add_argument("--bn-momentum", type=float, default=0.99,
                         help="BatchNorm momentum while training (Flax/Keras convention)")
     parser.add_argument("--no-augment", action="store_true", help="no random crops or flips")
+    parser.add_argument("--ema", type=float, metavar="DECAY",
+                        help="evaluate and save an EMA of the weights (e.g. 0.999)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="compute in bfloat16 (parameters and loss stay float32)")
+    parser.add_argument("--init", metavar="PATH",
+                        help="start from the model weights of a checkpoint.npz/weights.npz "
+                             "or a folder holding one (optimizer state is not loaded)")
     parser.add_argument("--subset", type=_subset,
                         help="stratified training subset: a count (5000) or a fraction (0.1)")
     parser.add_argument("--seed", type=int, default=0)
@@ -85,7 +92,8 @@ def train_command(args: argparse.Namespace) -> int:
                          weight_decay=args.weight_decay, schedule=args.lr_schedule,
                          label_smoothing=args.label_smoothing, seed=args.seed,
                          subset=args.subset, augment=not args.no_augment,
-                         bn_momentum=args.bn_momentum)
+                         bn_momentum=args.bn_momentum, ema_decay=args.ema,
+                         compute_dtype="bfloat16" if args.bf16 else "float32")
     dataset = load_dataset(args.dataset, args.data_dir, download=args.download)
     spec = resolve_arch(args.arch, args.alpha, args.resolution or dataset.image_size[0],
                         num_classes=args.num_classes or dataset.num_classes,
@@ -103,9 +111,10 @@ def train_command(args: argparse.Namespace) -> int:
             progress.update(task, total=total, description=description,
                             completed=(update["epoch"] - 1) * update["steps"] + update["step"])
 
-        result = train_and_evaluate(spec, dataset, config, out, args.resume, progress=show)
+        result = train_and_evaluate(spec, dataset, config, out, args.resume, progress=show,
+                                    init=args.init)
     metrics = {"spec": spec.name, "dataset": dataset.name, "config": asdict(config),
-               **result.as_dict()}
+               "init": args.init, **result.as_dict()}
     out.mkdir(parents=True, exist_ok=True)  # may not exist if the run failed in epoch 1
     save_spec(spec.replace(bn_momentum=args.bn_momentum), out / "spec.yaml")  # as trained
     text = json.dumps(metrics, indent=2).encode()

@@ -3,7 +3,8 @@
 Layer attributes follow the papers' roles (expand, depthwise, se, project). BatchNorm momentum
 and epsilon come from the spec (Flax/Keras convention: momentum = 1 - PyTorch momentum). A new
 model is in training mode; `eval_view` gives the inference view (running statistics, no
-dropout) without touching the training one.
+dropout) without touching the training one. `dtype` is the compute dtype: parameters and BN
+statistics stay float32 whatever it is (bfloat16 casts inputs and weights at each layer).
 """
 
 from __future__ import annotations
@@ -25,29 +26,34 @@ class ConvBN(nnx.Module):
     """K x K convolution (dense or depthwise), BatchNorm, activation."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int,
-                 activation: str, spec: ArchSpec, *, depthwise: bool = False, rngs: nnx.Rngs):
+                 activation: str, spec: ArchSpec, *, depthwise: bool = False,
+                 dtype: jnp.dtype = jnp.float32, rngs: nnx.Rngs):
         shape = (kernel_size, kernel_size, in_channels) if depthwise else \
             (kernel_size, kernel_size, in_channels, out_channels)
         fan_out_shape = (kernel_size, kernel_size, 1, out_channels) if depthwise else shape
         kernel = _conv_init(rngs.params(), fan_out_shape).reshape(shape)
         self.kernel = nnx.Param(kernel)
         self.norm = nnx.BatchNorm(out_channels, momentum=spec.bn_momentum,
-                                  epsilon=spec.bn_epsilon, rngs=rngs)
+                                  epsilon=spec.bn_epsilon, dtype=dtype, rngs=rngs)
         self.stride, self.activation, self.padding = stride, activation, spec.padding
-        self.depthwise = depthwise
+        self.depthwise, self.dtype = depthwise, dtype
 
     def __call__(self, x: jax.Array) -> jax.Array:
         apply = depthwise_conv if self.depthwise else conv
-        x = apply(x, self.kernel[...], self.stride, self.padding)
+        x = apply(x.astype(self.dtype), self.kernel[...].astype(self.dtype), self.stride,
+                  self.padding)
         return activate(self.norm(x), self.activation)
 
 
 class SqueezeExcite(nnx.Module):
     """Squeeze-excite (V3 section 5.3): pool, FC + ReLU, FC + gate, rescale channels."""
 
-    def __init__(self, channels: int, squeeze_channels: int, gate: str, *, rngs: nnx.Rngs):
-        self.reduce = nnx.Linear(channels, squeeze_channels, kernel_init=_dense_init, rngs=rngs)
-        self.expand = nnx.Linear(squeeze_channels, channels, kernel_init=_dense_init, rngs=rngs)
+    def __init__(self, channels: int, squeeze_channels: int, gate: str, *,
+                 dtype: jnp.dtype = jnp.float32, rngs: nnx.Rngs):
+        self.reduce = nnx.Linear(channels, squeeze_channels, kernel_init=_dense_init,
+                                 dtype=dtype, rngs=rngs)
+        self.expand = nnx.Linear(squeeze_channels, channels, kernel_init=_dense_init,
+                                 dtype=dtype, rngs=rngs)
         self.gate = gate
 
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -64,26 +70,28 @@ class Block(nnx.Module):
     projection has the activation (V1 uses no linear bottleneck).
     """
 
-    def __init__(self, planned: PlannedBlock, spec: ArchSpec, *, rngs: nnx.Rngs):
+    def __init__(self, planned: PlannedBlock, spec: ArchSpec, *,
+                 dtype: jnp.dtype = jnp.float32, rngs: nnx.Rngs):
         block: BlockSpec = planned.block
         self.residual = planned.residual
         expanded = planned.expanded_channels
         is_cn = block.block_type == "cn"
         needs_expand = block.block_type == "ir" and block.expansion != 1.0
         self.expand = ConvBN(planned.in_channels, expanded, 1, 1, block.activation, spec,
-                             rngs=rngs) if needs_expand else None
+                             dtype=dtype, rngs=rngs) if needs_expand else None
         self.depthwise = None if is_cn else ConvBN(
             expanded, expanded, block.kernel_size, planned.stride, block.activation, spec,
-            depthwise=True, rngs=rngs)
-        self.se = SqueezeExcite(expanded, planned.se_channels, spec.se_gate, rngs=rngs) \
-            if planned.se_channels else None
+            depthwise=True, dtype=dtype, rngs=rngs)
+        self.se = SqueezeExcite(expanded, planned.se_channels, spec.se_gate, dtype=dtype,
+                                rngs=rngs) if planned.se_channels else None
         if is_cn:
             self.project = ConvBN(planned.in_channels, block.out_channels, block.kernel_size,
-                                  planned.stride, block.activation, spec, rngs=rngs)
+                                  planned.stride, block.activation, spec, dtype=dtype,
+                                  rngs=rngs)
         else:
             activation = block.activation if block.block_type == "ds" else "identity"
             self.project = ConvBN(expanded, block.out_channels, 1, 1, activation, spec,
-                                  rngs=rngs)
+                                  dtype=dtype, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         shortcut = x
@@ -100,19 +108,20 @@ class Block(nnx.Module):
 class MobileNet(nnx.Module):
     """A MobileNet built from `spec`; call on NHWC float arrays, returns logits."""
 
-    def __init__(self, spec: ArchSpec, *, rngs: nnx.Rngs):
+    def __init__(self, spec: ArchSpec, *, dtype: jnp.dtype = jnp.float32, rngs: nnx.Rngs):
         self.spec = spec
         stem_stride, _, planned = layer_plan(spec)
         self.stem = ConvBN(spec.in_channels, spec.stem.out_channels, spec.stem.kernel_size,
-                           stem_stride, spec.stem.activation, spec, rngs=rngs)
-        self.blocks = nnx.List([Block(block, spec, rngs=rngs) for block in planned])
+                           stem_stride, spec.stem.activation, spec, dtype=dtype, rngs=rngs)
+        self.blocks = nnx.List([Block(block, spec, dtype=dtype, rngs=rngs)
+                                for block in planned])
         features = spec.blocks[-1].out_channels
         self.head = nnx.Linear(features, spec.head.channels, kernel_init=_dense_init,
-                               rngs=rngs) if spec.head.channels else None
+                               dtype=dtype, rngs=rngs) if spec.head.channels else None
         features = spec.head.channels or features
         self.dropout = nnx.Dropout(spec.head.dropout, rngs=rngs)
         self.classifier = nnx.Linear(features, spec.num_classes, kernel_init=_dense_init,
-                                     rngs=rngs)
+                                     dtype=dtype, rngs=rngs)
 
     def features(self, x: jax.Array) -> jax.Array:
         """The last feature map, before global pooling."""
@@ -130,9 +139,13 @@ class MobileNet(nnx.Module):
         return self.classifier(self.dropout(x))
 
 
-def build(spec: ArchSpec, seed: int = 0) -> MobileNet:
-    """A freshly initialised model (training mode) for `spec`."""
-    return MobileNet(spec, rngs=nnx.Rngs(params=seed, dropout=seed + 1))
+def build(spec: ArchSpec, seed: int = 0, dtype: str = "float32") -> MobileNet:
+    """A freshly initialised model (training mode) for `spec`, computing in `dtype`.
+
+    The initial weights depend on `seed` only, not on `dtype` (parameters are float32).
+    """
+    return MobileNet(spec, dtype=jnp.dtype(dtype),
+                     rngs=nnx.Rngs(params=seed, dropout=seed + 1))
 
 
 def eval_view(model: MobileNet) -> MobileNet:

@@ -4,7 +4,9 @@ One epoch = a seeded permutation of the training split in fixed-size batches (th
 batch is dropped so the step compiles once). Validation comes from the training data; the test
 split is evaluated once, at the end, for reporting. A run checkpoints after every epoch and
 resumes from there with identical results, because the data order, augmentation keys and
-dropout keys are all functions of (seed, epoch, step).
+dropout keys are all functions of (seed, epoch, step). With `ema_decay`, evaluation, the test
+score and the checkpoint's `model` entries are the EMA average of the weights (see
+`mnsearch.weights`); `--init` starts from the model weights of an earlier run or export.
 """
 
 from __future__ import annotations
@@ -25,12 +27,15 @@ from flax import nnx
 from mnsearch.arch import ArchSpec
 from mnsearch.checkpoint import load_metadata, load_state, save_state
 from mnsearch.errors import MnsearchError
-from mnsearch.model import MobileNet, build, eval_view
+from mnsearch.evaluation import accuracy, recalibrate_batch_norm
+from mnsearch.model import MobileNet, build
 from mnsearch.preprocess import augment
 from mnsearch.training_data import PreparedData, prepare_data
+from mnsearch.weights import copy_weights, load_weights, update_ema
 
 OPTIMIZERS = ("adamw", "sgd", "rmsprop")
 SCHEDULES = ("cosine", "step", "constant")
+COMPUTE_DTYPES = ("float32", "bfloat16")
 
 
 class TrainingError(MnsearchError):
@@ -61,6 +66,10 @@ class TrainConfig:
     # initial values and evaluation collapses to chance (measured: V2 on Fashion-MNIST, 10%
     # validation accuracy after 5 epochs). Training uses this momentum; None keeps the spec's.
     bn_momentum: float | None = 0.99
+    # Evaluate (and checkpoint as `model`) an exponential moving average of the weights.
+    ema_decay: float | None = None
+    # Activations and conv/matmul inputs in this dtype; parameters and the loss stay float32.
+    compute_dtype: str = "float32"
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -75,6 +84,11 @@ class TrainConfig:
             raise TrainingError("bn_momentum must be in (0, 1) (Flax convention: 1 - PyTorch's)")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise TrainingError("label_smoothing must be in [0, 1)")
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise TrainingError("ema_decay must be in (0, 1), e.g. 0.999")
+        if self.compute_dtype not in COMPUTE_DTYPES:
+            raise TrainingError(f"unknown compute_dtype '{self.compute_dtype}' "
+                                f"(allowed: {', '.join(COMPUTE_DTYPES)})")
 
 
 @dataclass
@@ -123,7 +137,7 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> optax.GradientT
 
 def _loss(model: MobileNet, images: jax.Array, labels: jax.Array, smoothing: float,
           num_classes: int) -> tuple[jax.Array, jax.Array]:
-    logits = model(images)
+    logits = model(images).astype(jnp.float32)  # the loss is float32 whatever the compute
     targets = optax.smooth_labels(jax.nn.one_hot(labels, num_classes), smoothing)
     loss = optax.softmax_cross_entropy(logits, targets).mean()
     return loss, jnp.mean(jnp.argmax(logits, -1) == labels)
@@ -132,80 +146,32 @@ def _loss(model: MobileNet, images: jax.Array, labels: jax.Array, smoothing: flo
 # Tree mode (graph=False): the model and optimizer share no Variables, so NNX's graph protocol
 # (flatten/unflatten of every Variable on each call) is pure overhead; measured here it cost
 # 20-40 ms of Python per step, competing with XLA for the 2 cores (+10% img/s at V1 a=0.25).
-@nnx.jit(static_argnames=("smoothing", "num_classes", "crop_padding", "flip"), graph=False)
-def _train_step(model: MobileNet, optimizer: nnx.Optimizer, images: jax.Array,
-                labels: jax.Array, key: jax.Array, smoothing: float, num_classes: int,
-                crop_padding: int, flip: bool) -> jax.Array:
+@nnx.jit(static_argnames=("smoothing", "num_classes", "crop_padding", "flip", "ema_decay"),
+         graph=False)
+def _train_step(model: MobileNet, optimizer: nnx.Optimizer, ema: MobileNet | None,
+                images: jax.Array, labels: jax.Array, key: jax.Array, smoothing: float,
+                num_classes: int, crop_padding: int, flip: bool,
+                ema_decay: float | None = None) -> jax.Array:
     if crop_padding or flip:
         images = augment(images, key, crop_padding=crop_padding, flip=flip)
     grad_fn = nnx.value_and_grad(_loss, has_aux=True)
     (loss, _), grads = grad_fn(model, images, labels, smoothing, num_classes)
     optimizer.update(model, grads)
+    if ema is not None and ema_decay is not None:
+        update_ema(ema, model, ema_decay, optimizer.step[...])
     return loss
-
-
-@nnx.jit
-def _predict(model: MobileNet, images: jax.Array) -> jax.Array:
-    return jnp.argmax(model(images), -1)
-
-
-@nnx.jit
-def _forward(model: MobileNet, images: jax.Array) -> jax.Array:
-    return model(images)
-
-
-def recalibrate_batch_norm(model: MobileNet, images: np.ndarray, batch_size: int = 256,
-                           batches: int = 8) -> None:
-    """Set every BN's running statistics to the mean of exact batch statistics ("precise BN").
-
-    Running averages lag the weights: after a few hundred steps (any low-fidelity sweep trial)
-    they still mix in their initial values and stale activations, and evaluation collapses to
-    chance (measured: every 3-epoch trial of the V1 grid scored 10%). Averaging the batch
-    statistics of the current weights over `batches` training batches removes the lag.
-    """
-    norms = [module for _, module in nnx.iter_modules(model) if isinstance(module, nnx.BatchNorm)]
-    momenta = [norm.momentum for norm in norms]
-    for norm in norms:
-        norm.momentum = 0.0  # each train-mode forward stores that batch's exact statistics
-    view = nnx.view(model, deterministic=True)  # BN in training mode, no dropout
-    size = min(batch_size, len(images))
-    totals: list[list[jax.Array]] | None = None
-    count = 0
-    for start in range(0, min(len(images), size * batches) - size + 1, size):
-        _forward(view, jnp.asarray(images[start:start + size]))
-        current = [[norm.mean[...], norm.var[...]] for norm in norms]
-        totals = current if totals is None else \
-            [[a + b for a, b in zip(old, new, strict=True)]
-             for old, new in zip(totals, current, strict=True)]
-        count += 1
-    for norm, (mean, variance) in zip(norms, totals or [], strict=False):
-        norm.mean[...] = mean / count
-        norm.var[...] = variance / count
-    for norm, momentum in zip(norms, momenta, strict=True):
-        norm.momentum = momentum
-
-
-def accuracy(model: MobileNet, images: np.ndarray, labels: np.ndarray,
-             batch_size: int = 500) -> float:
-    """Top-1 accuracy in eval mode; the last batch is padded so one shape compiles."""
-    view, correct = eval_view(model), 0
-    for start in range(0, len(images), batch_size):
-        batch = images[start:start + batch_size]
-        count = len(batch)
-        if count < batch_size:
-            batch = np.concatenate([batch, np.repeat(batch[-1:], batch_size - count, 0)])
-        predictions = np.asarray(_predict(view, jnp.asarray(batch)))[:count]
-        correct += int(np.sum(predictions == labels[start:start + count]))
-    return correct / max(len(images), 1)
 
 
 def train_and_evaluate(spec: ArchSpec, dataset: Any, config: TrainConfig,
                        out_dir: str | Path | None = None, resume: bool = False,
                        callback: EpochCallback | None = None,
-                       progress: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+                       progress: Callable[[dict[str, Any]], None] | None = None,
+                       init: str | Path | None = None) -> TrainResult:
     """Train `spec` on `dataset` (see `mnsearch.datasets`) and return its metrics.
 
-    Never raises for a diverging run: a NaN/inf loss ends it with status 'failed' and the reason.
+    `init` (a .npz or a folder, see `mnsearch.weights.load_weights`) sets the starting weights;
+    a resumed checkpoint overrides it. Never raises for a diverging run: a NaN/inf loss ends
+    it with status 'failed' and the reason.
     """
     started = time.perf_counter()
     if config.bn_momentum is not None:
@@ -215,40 +181,55 @@ def train_and_evaluate(spec: ArchSpec, dataset: Any, config: TrainConfig,
     if steps == 0:
         raise TrainingError(f"batch size {config.batch_size} is larger than the "
                             f"{len(data.train_labels)} training images: lower --batch-size")
-    model = build(spec, config.seed)
+    model, ema = _build_models(spec, config, init)
+    evaluated = model if ema is None else ema
     optimizer = nnx.Optimizer(model, make_optimizer(config, steps), wrt=nnx.Param)
+    nodes = {"model": model, "optimizer": optimizer} if ema is None else \
+        {"model": ema, "raw_model": model, "optimizer": optimizer}  # `model`: what is evaluated
     result, checkpoint = TrainResult(), Path(out_dir) / "checkpoint.npz" if out_dir else None
     if resume and checkpoint is not None and checkpoint.exists():
-        load_state(checkpoint, {"model": model, "optimizer": optimizer})
+        load_state(checkpoint, nodes)
         result = TrainResult(**load_metadata(checkpoint)["result"])
     for epoch in range(result.epochs_done, config.epochs):
-        loss, seconds = _run_epoch(model, optimizer, data, config, epoch, steps, progress)
+        loss, seconds = _run_epoch(model, optimizer, ema, data, config, epoch, steps, progress)
         result.train_seconds += seconds
         result.images_per_second = steps * config.batch_size / seconds
         if not math.isfinite(loss):
             result.status, result.error = "failed", f"loss became {loss} in epoch {epoch + 1}"
             break
         result.train_loss.append(loss)
-        recalibrate_batch_norm(model, data.train_images)
-        result.val_accuracy.append(accuracy(model, data.val_images, data.val_labels))
+        recalibrate_batch_norm(evaluated, data.train_images)
+        result.val_accuracy.append(accuracy(evaluated, data.val_images, data.val_labels))
         result.epochs_done = epoch + 1
         if checkpoint is not None:
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            save_state(checkpoint, {"model": model, "optimizer": optimizer},
-                       {"result": result.as_dict(), "config": asdict(config)})
+            save_state(checkpoint, nodes, {"result": result.as_dict(), "config": asdict(config)})
         if callback is not None and callback(epoch, result):
             result.status = "stopped"
             break
     if result.status == "running":
         result.status = "completed"
     if result.status == "completed":  # a stopped (early-stopped) run is not worth reporting
-        result.test_accuracy = accuracy(model, data.test_images, data.test_labels)
+        result.test_accuracy = accuracy(evaluated, data.test_images, data.test_labels)
     result.wall_seconds = time.perf_counter() - started
     return result
 
 
-def _run_epoch(model: MobileNet, optimizer: nnx.Optimizer, data: PreparedData,
-               config: TrainConfig, epoch: int, steps: int,
+def _build_models(spec: ArchSpec, config: TrainConfig,
+                  init: str | Path | None) -> tuple[MobileNet, MobileNet | None]:
+    """The trained model (from `init` if given) and its EMA copy (None without EMA)."""
+    model = build(spec, config.seed, config.compute_dtype)
+    if init is not None:
+        load_weights(model, init)
+    if config.ema_decay is None:
+        return model, None
+    ema = build(spec, config.seed, config.compute_dtype)
+    copy_weights(model, ema)
+    return model, ema
+
+
+def _run_epoch(model: MobileNet, optimizer: nnx.Optimizer, ema: MobileNet | None,
+               data: PreparedData, config: TrainConfig, epoch: int, steps: int,
                progress: Callable[[dict[str, Any]], None] | None) -> tuple[float, float]:
     """One pass over the shuffled training split; returns (mean loss, seconds)."""
     order = np.random.default_rng([config.seed, epoch]).permutation(len(data.train_labels))
@@ -256,11 +237,11 @@ def _run_epoch(model: MobileNet, optimizer: nnx.Optimizer, data: PreparedData,
     losses, start = [], time.perf_counter()
     for step in range(steps):
         batch = order[step * config.batch_size:(step + 1) * config.batch_size]
-        loss = _train_step(model, optimizer, data.train_images[batch],
+        loss = _train_step(model, optimizer, ema, data.train_images[batch],
                            data.train_labels[batch], jax.random.fold_in(epoch_key, step),
                            config.label_smoothing, data.num_classes,
                            config.crop_padding if config.augment else 0,
-                           config.flip and config.augment)
+                           config.flip and config.augment, config.ema_decay)
         losses.append(loss)
         if progress is not None:
             progress({"epoch": epoch + 1, "step": step + 1, "steps": steps,

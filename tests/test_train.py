@@ -2,13 +2,20 @@
 
 import json
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
+import mnsearch.train
+from mnsearch.checkpoint import CheckpointError, load_state, save_state
 from mnsearch.cli import main
 from mnsearch.datasets import Dataset
 from mnsearch.families import preset
+from mnsearch.model import build, eval_view
 from mnsearch.train import TrainConfig, TrainingError, train_and_evaluate
+from mnsearch.weights import ema_decay_at, load_weights
 
 
 def _toy_dataset(count=256, size=16, classes=4, seed=0):
@@ -97,12 +104,11 @@ def test_train_cli_writes_metrics_spec_and_checkpoint(tmp_path, capsys, monkeypa
 def test_training_uses_the_configured_bn_momentum(monkeypatch):
     """Keras' V2/V3 momentum 0.999 left running statistics near their initial values after a
     few hundred steps (V2 on Fashion-MNIST evaluated at chance); training uses 0.99."""
-    import mnsearch.train
-
     built = []
     original = mnsearch.train.build
     monkeypatch.setattr(mnsearch.train, "build",
-                        lambda spec, seed=0: built.append(original(spec, seed)) or built[-1])
+                        lambda spec, seed=0, dtype="float32":
+                        built.append(original(spec, seed, dtype)) or built[-1])
     spec = preset("v3-small", 0.25, 16, num_classes=4, in_channels=1, stride_schedule="cifar")
     assert spec.bn_momentum == 0.999
     config = TrainConfig(epochs=1, batch_size=32, validation_fraction=0.25)
@@ -119,3 +125,122 @@ def test_short_runs_evaluate_above_chance():
                          augment=False)
     result = train_and_evaluate(spec, _toy_dataset(count=320), config)
     assert result.val_accuracy[-1] > 0.5 and result.test_accuracy > 0.5
+
+
+def _kernels(state):
+    """Kernel arrays of an NNX state by checkpoint key (without the node name)."""
+    return {jax.tree_util.keystr(path): np.asarray(leaf) for path, leaf in
+            jax.tree_util.tree_flatten_with_path(state)[0]
+            if jax.tree_util.keystr(path).endswith("['kernel'].value")}
+
+
+def _entries(path, prefix):
+    with np.load(path) as archive:
+        return {key[len(prefix):]: archive[key] for key in archive.files
+                if key.startswith(prefix + "[") and key.endswith("['kernel'].value")}
+
+
+def test_ema_weights_differ_from_the_raw_ones_and_are_evaluated(tmp_path, monkeypatch):
+    evaluated = []
+    original = mnsearch.train.accuracy
+
+    def spy(model, images, labels, batch_size=500):
+        evaluated.append(_kernels(nnx.state(model, nnx.Param)))
+        return original(model, images, labels, batch_size)
+
+    monkeypatch.setattr(mnsearch.train, "accuracy", spy)
+    config = TrainConfig(epochs=2, batch_size=32, learning_rate=5e-3, warmup_epochs=0.0,
+                         validation_fraction=0.25, augment=False, ema_decay=0.9)
+    result = train_and_evaluate(SPEC, _toy_dataset(), config, tmp_path)
+    assert result.status == "completed" and len(evaluated) == 3  # 2 validations, 1 test
+    averaged = _entries(tmp_path / "checkpoint.npz", "model")
+    raw = _entries(tmp_path / "checkpoint.npz", "raw_model")
+    assert averaged.keys() == raw.keys() == evaluated[-1].keys() and len(raw) > 5
+    assert all(not np.allclose(averaged[key], raw[key]) for key in raw)
+    for key in raw:  # the test set saw the EMA weights, as checkpointed
+        np.testing.assert_array_equal(evaluated[-1][key], averaged[key])
+
+
+def test_ema_decay_warms_up_then_holds():
+    assert float(ema_decay_at(0.999, 0)) == pytest.approx(0.1)
+    assert float(ema_decay_at(0.999, 90)) == pytest.approx(0.91)
+    assert float(ema_decay_at(0.999, 10**6)) == pytest.approx(0.999)
+
+
+def test_resumed_ema_run_ends_with_the_same_metrics(tmp_path):
+    config = TrainConfig(epochs=3, batch_size=32, validation_fraction=0.25, crop_padding=1,
+                         ema_decay=0.8)
+    straight = train_and_evaluate(SPEC, _toy_dataset(), config)
+    train_and_evaluate(SPEC, _toy_dataset(), config, tmp_path,
+                       callback=lambda epoch, result: epoch == 1)
+    resumed = train_and_evaluate(SPEC, _toy_dataset(), config, tmp_path, resume=True)
+    assert resumed.epochs_done == 3
+    np.testing.assert_allclose(resumed.train_loss, straight.train_loss, rtol=1e-5)
+    assert resumed.val_accuracy == straight.val_accuracy
+    assert resumed.test_accuracy == straight.test_accuracy
+
+
+def test_bfloat16_compute_trains_with_float32_parameters():
+    model = build(SPEC, 0, "bfloat16")
+    assert {leaf.dtype for leaf in jax.tree.leaves(nnx.state(model, nnx.Param))} == \
+        {jnp.dtype("float32")}
+    assert model(jnp.zeros((2, 16, 16, 1))).dtype == jnp.bfloat16
+    losses = []
+    config = TrainConfig(epochs=2, batch_size=32, learning_rate=5e-3, warmup_epochs=0.0,
+                         validation_fraction=0.25, augment=False, compute_dtype="bfloat16")
+    result = train_and_evaluate(SPEC, _toy_dataset(), config,
+                                progress=lambda update: losses.append(update["loss"]))
+    assert result.status == "completed" and np.all(np.isfinite(losses))
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])
+    with pytest.raises(TrainingError, match="allowed: float32, bfloat16"):
+        TrainConfig(compute_dtype="float16")
+
+
+def test_init_loads_the_saved_model_from_a_checkpoint_or_an_export(tmp_path):
+    train_and_evaluate(SPEC, _toy_dataset(), QUICK, tmp_path / "run")
+    saved = build(SPEC, seed=5)
+    load_state(tmp_path / "run" / "checkpoint.npz", {"model": saved})  # full state, as saved
+    images = jnp.asarray(np.random.default_rng(1).normal(size=(8, 16, 16, 1)), jnp.float32)
+    expected = np.asarray(eval_view(saved)(images))
+    assert not np.allclose(expected, np.asarray(eval_view(build(SPEC, seed=5))(images)))
+    for source in (tmp_path / "run", tmp_path / "run" / "checkpoint.npz"):
+        model = build(SPEC, seed=5)
+        assert load_weights(model, source).name == "checkpoint.npz"
+        np.testing.assert_array_equal(np.asarray(eval_view(model)(images)), expected)
+    (tmp_path / "export").mkdir()
+    save_state(tmp_path / "export" / "weights.npz", {"model": saved}, {})
+    model = build(SPEC, seed=7)
+    assert load_weights(model, tmp_path / "export").name == "weights.npz"
+    np.testing.assert_array_equal(np.asarray(eval_view(model)(images)), expected)
+    with pytest.raises(CheckpointError, match="no such weights file"):
+        load_weights(model, tmp_path / "missing.npz")
+    with pytest.raises(CheckpointError, match="neither weights.npz nor checkpoint.npz"):
+        load_weights(model, tmp_path)
+    other = build(preset("v1", 0.25, 16, num_classes=3, in_channels=1, stride_schedule="stem1"))
+    with pytest.raises(CheckpointError, match=r"checkpoint.npz: '.*classifier.*' has shape"):
+        load_weights(other, tmp_path / "run")
+
+
+def test_train_starts_from_init_weights(tmp_path):
+    trained = train_and_evaluate(SPEC, _toy_dataset(), QUICK, tmp_path / "run")
+    assert trained.test_accuracy > 0.5
+    frozen = TrainConfig(epochs=1, batch_size=32, learning_rate=1e-12, warmup_epochs=0.0,
+                         validation_fraction=0.25, augment=False)
+    started = train_and_evaluate(SPEC, _toy_dataset(), frozen, init=tmp_path / "run")
+    assert started.test_accuracy == trained.test_accuracy
+
+
+def test_train_cli_init_ema_and_bf16_flags(tmp_path, monkeypatch):
+    monkeypatch.setattr("mnsearch.datasets.load_dataset", lambda *a, **k: _toy_dataset())
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert main(["train", "v1", "--alpha", "0.25", "--schedule", "stem1", "--epochs", "1",
+                 "--batch-size", "32", "--out", str(first)]) == 0
+    assert main(["train", str(first / "spec.yaml"), "--init", str(first), "--epochs", "1",
+                 "--batch-size", "32", "--ema", "0.9", "--bf16", "--out", str(second)]) == 0
+    metrics = json.loads((second / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["init"] == str(first)
+    assert metrics["config"]["ema_decay"] == 0.9
+    assert metrics["config"]["compute_dtype"] == "bfloat16"
+    assert main(["train", "v1", "--schedule", "stem1", "--init", str(tmp_path / "nothing"),
+                 "--out", str(tmp_path / "third")]) == 2
+    assert not (tmp_path / "third").exists()
