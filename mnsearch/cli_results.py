@@ -53,6 +53,8 @@ def dashboard_command(args: argparse.Namespace) -> int:
     names = data.names()  # fail here, as one line, when the storage cannot be read
     print(f"storage {data.label}: {len(names)} stud{'y' if len(names) == 1 else 'ies'}"
           + (f" ({', '.join(names[:5])}{', …' if len(names) > 5 else ''})" if names else ""))
+    for name in [name for name in args.study if name in names] or names[:1]:
+        data.frame(name)  # read the study now, so the first page load does not wait for it
     serve(create_app(data, args.study), args.host, args.port)
     return 0
 

@@ -41,8 +41,12 @@ class StudyNotFoundError(MnsearchError):
 
 
 def study_names(storage: optuna.storages.BaseStorage) -> list[str]:
-    """Names of the studies in a storage, sorted (for pickers and error messages)."""
-    return sorted(summary.study_name for summary in optuna.get_all_study_summaries(storage))
+    """Names of the studies in a storage, sorted (for pickers and error messages).
+
+    Reads the study records only: `optuna.get_all_study_summaries` copies every trial, seconds
+    for a 10,000-trial study.
+    """
+    return sorted(study.study_name for study in storage.get_all_studies())
 
 
 def load_study(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:

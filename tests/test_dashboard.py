@@ -150,12 +150,12 @@ def browser():
 
 COUNT_POINTS = """() => {
   const graph = document.querySelector('#pareto-graph .js-plotly-plot');
-  if (!graph || !graph.data) return -1;
-  return graph.data.filter(t => t.meta === 'trials').reduce((n, t) => n + t.x.length, 0);
+  if (!graph || !graph._fullData) return -1;
+  return graph._fullData.filter(t => t.meta === 'trials').reduce((n, t) => n + t.x.length, 0);
 }"""
 FIRST_POINT = """() => {
   const graph = document.querySelector('#pareto-graph .js-plotly-plot');
-  const trace = graph.data.find(t => t.meta === 'trials');
+  const trace = graph._fullData.find(t => t.meta === 'trials');
   const layout = graph._fullLayout, box = graph.getBoundingClientRect();
   const x = layout.xaxis._offset + layout.xaxis.c2p(trace.x[0]);
   const y = layout.yaxis._offset + layout.yaxis.c2p(trace.y[0]);

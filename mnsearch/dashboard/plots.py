@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
@@ -47,13 +48,13 @@ def _text(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _customdata(points: pd.DataFrame) -> list[list]:
+def _customdata(points: pd.DataFrame) -> np.ndarray:
     frame = pd.DataFrame({"study": points["study"], "number": points["number"].astype(int),
                           "alpha": points["alpha"], "resolution": points["resolution"],
                           "rho": points["rho"].astype(float).round(4),
                           "blocks": points["block_types"],
                           "params": (points["params"] / 1e6).round(4)})
-    return frame.to_numpy().tolist()
+    return frame.to_numpy()  # an array, not lists: plotly validates arrays without a walk
 
 
 def pareto_plot(points: pd.DataFrame, color_by: str, total: int) -> go.Figure:
@@ -62,8 +63,8 @@ def pareto_plot(points: pd.DataFrame, color_by: str, total: int) -> go.Figure:
     figure = go.Figure()
     for group in groups:
         figure.add_trace(go.Scattergl(
-            x=(group.points["madds"] / 1e6).round(4).tolist(),
-            y=group.points["val_accuracy"].round(5).tolist(),
+            x=(group.points["madds"] / 1e6).round(4).to_numpy(),
+            y=group.points["val_accuracy"].round(5).to_numpy(),
             customdata=_customdata(group.points), mode="markers", name=group.label,
             meta="trials", hovertemplate=HOVER, marker={"size": 7, "opacity": 0.75}))
     if len(front):
@@ -89,6 +90,16 @@ def empty_plot(message: str) -> go.Figure:
     return figure
 
 
+def steps(history: pd.DataFrame) -> pd.DataFrame:
+    """The rows where the hypervolume changes, and the last one: the same step line with a
+    few dozen points instead of one per trial (drawn as SVG, cheaper than another WebGL plot)."""
+    if history.empty:
+        return history
+    changed = history["hypervolume"].diff().ne(0)
+    changed.iloc[-1] = True
+    return history[changed]
+
+
 def hypervolume_plot(frame: pd.DataFrame) -> go.Figure:
     """Hypervolume by trial and by compute time, one line per study (each with its own
     reference point: see `mnsearch.results`)."""
@@ -96,17 +107,15 @@ def hypervolume_plot(frame: pd.DataFrame) -> go.Figure:
                                                            "over training time"))
     palette = qualitative.Plotly
     for index, (name, group) in enumerate(frame.groupby("study", sort=True)):
-        history = hypervolume_history(group)
+        history = steps(hypervolume_history(group))
         if history.empty:
             continue
         line = {"shape": "hv", "color": palette[index % len(palette)]}
-        figure.add_trace(go.Scattergl(x=history["number"], y=history["hypervolume"],
-                                      mode="lines", line=line, name=str(name),
-                                      legendgroup=str(name)), row=1, col=1)
-        figure.add_trace(go.Scattergl(x=history["compute_seconds"] / 60,
-                                      y=history["hypervolume"], mode="lines",
-                                      line=line, name=str(name),
-                                      legendgroup=str(name), showlegend=False), row=1, col=2)
+        figure.add_scatter(x=history["number"], y=history["hypervolume"], mode="lines",
+                           line=line, name=str(name), legendgroup=str(name), row=1, col=1)
+        figure.add_scatter(x=history["compute_seconds"] / 60, y=history["hypervolume"],
+                           mode="lines", line=line, name=str(name), legendgroup=str(name),
+                           showlegend=False, row=1, col=2)
     figure.update_xaxes(title_text="trial number", row=1, col=1)
     figure.update_xaxes(title_text="training minutes (cumulative)", row=1, col=2)
     figure.update_layout(template="plotly_white", height=320, uirevision="hypervolume",
