@@ -214,3 +214,13 @@ def test_browser_unknown_study_and_empty_state(server, browser):
         "() => (document.querySelector('#status')?.innerText || '').includes('No completed')")
     assert "No completed trials yet in empty" in page.inner_text("#status")
     page.close()
+
+
+def test_dashboard_and_report_do_not_import_jax():
+    import subprocess
+    import sys
+    code = ("import sys, mnsearch.dashboard, mnsearch.report, mnsearch.cli_results, "
+            "mnsearch.synthetic; print('jax' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "False"
