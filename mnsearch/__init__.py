@@ -28,6 +28,8 @@ _LAZY = {
     "train_and_evaluate": "mnsearch.train", "TrainConfig": "mnsearch.train",
     "load_space": "mnsearch.space", "run_sweep": "mnsearch.sweep",
     "SweepOptions": "mnsearch.search", "trials_frame": "mnsearch.results",
+    "load": "mnsearch.export",
+    "measure_latency": "mnsearch.latency",
 }
 
 __all__ = ["ArchSpec", "BlockSpec", "HeadSpec", "SpecError", "PRESETS", "format_block",

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from rich.console import Console
 from rich.table import Table
 
+from mnsearch.cli_export import add_export_parser, add_latency_parser
 from mnsearch.cli_results import add_dashboard_parser, add_report_parser
 from mnsearch.cli_sweep import add_sweep_parser
 from mnsearch.cli_train import add_bench_parser, add_train_parser
@@ -116,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(commands, _add_arch_arguments)
     add_bench_parser(commands, _add_arch_arguments)
     add_sweep_parser(commands)
+    add_export_parser(commands)
+    add_latency_parser(commands, _add_arch_arguments)
     add_dashboard_parser(commands)
     add_report_parser(commands)
     return parser

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,6 +34,8 @@ from mnsearch.pareto import pareto_mask
 from mnsearch.space import SearchSpace, build_spec, check_satisfiable, violated_constraints
 from mnsearch.storage import beat, open_storage, recover_stale_trials, worker_identity
 from mnsearch.train import TrainConfig, train_and_evaluate
+
+_COST_ATTRIBUTES = {"madds": "madds", "params": "params", "latency": "latency_ms"}
 
 
 @dataclass(frozen=True)
@@ -143,11 +146,10 @@ class Worker:
         finished = [t for t in trials if t.state.is_finished() and t.state != TrialState.FAIL]
         if self.options.trials is not None and len(finished) >= self.options.trials:
             return True
-        distinct = {t.user_attrs.get("config_key") for t in finished}
+        distinct = {t.user_attrs["config_key"] for t in finished if "config_key" in t.user_attrs}
         return len(distinct) >= self.space.size  # the whole space is evaluated
 
     def run(self, deadline: float | None = None) -> None:
-        import time
         while not self.done() and (deadline is None or time.time() < deadline):
             recover_stale_trials(self.study)
             if self.done():
@@ -176,10 +178,13 @@ class Worker:
                 format_block(b) for b in spec.blocks), "madds": totals.madds,
                 "params": totals.params, "params_keras": totals.params_keras,
                 "alpha": spec.alpha, "resolution": spec.resolution, "config_key": key,
-                "worker": worker_identity()}.items():
+                "worker": worker_identity(), "recipe": asdict(self.config)}.items():
             trial.set_user_attr(name, value)
         beat(trial)
-        broken = violated_constraints(self.space, spec)
+        latency = self._latency(spec)
+        if latency is not None:
+            trial.set_user_attr("latency_ms", latency)
+        broken = violated_constraints(self.space, spec, latency)
         if broken:
             trial.set_user_attr("rejected", "; ".join(broken))
             self.study.tell(trial, state=TrialState.PRUNED)
@@ -192,7 +197,21 @@ class Worker:
             trial.set_user_attr("duplicate_of", record.number)
             self.study.tell(trial, record.values)
             return
-        self._train(trial, spec, totals)
+        self._train(trial, spec, totals, latency)
+
+    def _latency(self, spec: ArchSpec) -> float | None:
+        """Median batch-1 XLA latency on this machine, when an objective or constraint uses it.
+
+        Measured before training (like the cost), so a too-slow model is rejected untrained.
+        With --jobs N the other workers load the CPU while this one measures: latency searches
+        are best run with one worker per machine.
+        """
+        if "latency" not in self.space.objectives and \
+                "max_latency_ms" not in self.space.constraints:
+            return None
+        from mnsearch.latency import measure_latency
+
+        return measure_latency(spec, batch_size=1, runtime="xla", repeats=20).latency_ms
 
     def _record(self, key: str, number: int) -> optuna.trial.FrozenTrial | None:
         for trial in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
@@ -200,7 +219,8 @@ class Worker:
                 return trial
         return None
 
-    def _train(self, trial: optuna.Trial, spec: ArchSpec, totals: Any) -> None:
+    def _train(self, trial: optuna.Trial, spec: ArchSpec, totals: Any,
+               latency: float | None) -> None:
         self.trainings += 1
         folder = Path(self.options.artifacts) / self.options.study_name / f"trial-{trial.number}"
 
@@ -209,8 +229,11 @@ class Worker:
             accuracy = result.val_accuracy[-1]
             trial.set_user_attr(f"rung_{epoch + 1}", accuracy)
             return self.options.early_stopping and self._should_stop(trial, epoch + 1, accuracy,
-                                                                    totals)
+                                                                    costs)
 
+        costs = {"madds": totals.madds, "params": totals.params, "latency_ms": latency}
+
+        trial.set_user_attr("checkpoint", str((folder / "checkpoint.npz").resolve()))
         result = train_and_evaluate(spec, self.dataset, self.config, folder, resume=False,
                                     callback=on_epoch)
         trial.set_user_attr("curve", result.val_accuracy)
@@ -225,12 +248,12 @@ class Worker:
             trial.set_user_attr("val_accuracy", result.val_accuracy[-1])
             trial.set_user_attr("test_accuracy", result.test_accuracy)
             values = {"accuracy": result.val_accuracy[-1], "madds": totals.madds,
-                      "params": totals.params}
+                      "params": totals.params, "latency": latency}
             self.study.tell(trial, [values[name] for name in self.space.objectives])
         self._keep_front_checkpoints()
 
     def _should_stop(self, trial: optuna.Trial, epoch: int, accuracy: float,
-                     totals: Any) -> bool:
+                     costs: dict[str, float | None]) -> bool:
         """The rung rule of the module docstring."""
         if epoch >= self.config.epochs or epoch & (epoch - 1):  # rungs at powers of two
             return False
@@ -239,8 +262,9 @@ class Worker:
             other_accuracy = other.user_attrs.get(f"rung_{epoch}")
             if other.number == trial.number or other_accuracy is None:
                 continue
-            cheaper = all(other.user_attrs.get(name, np.inf) <= getattr(totals, name)
-                          for name in ("madds", "params") if name in self.space.objectives)
+            cheaper = all(other.user_attrs.get(_COST_ATTRIBUTES[name], np.inf) <=
+                          costs[_COST_ATTRIBUTES[name]]
+                          for name in self.space.objectives if name in _COST_ATTRIBUTES)
             if cheaper and other_accuracy > accuracy:
                 dominating += 1
         return dominating >= self.options.min_dominating

@@ -33,7 +33,7 @@ _TOP_KEYS = ("name", "description", "base", "dataset", "recipe", "dimensions", "
 _DIMENSION_KEYS = ("alpha", "resolution", "rho", "stride_schedule", "block", "stages")
 _RECIPE_KEYS = ("epochs", "subset", "batch_size", "optimizer", "lr", "weight_decay",
                 "warmup_epochs", "label_smoothing", "augment", "seed")
-_CONSTRAINT_KEYS = ("max_madds", "max_params")
+_CONSTRAINT_KEYS = ("max_madds", "max_params", "max_latency_ms")
 
 
 class SpaceError(MnsearchError):
@@ -219,14 +219,22 @@ def check_satisfiable(space: SearchSpace, in_channels: int, num_classes: int,
                      "raise the limits or add smaller choices")
 
 
-def violated_constraints(space: SearchSpace, spec: ArchSpec) -> list[str]:
-    """Names of the constraints `spec` breaks (empty when it is feasible)."""
+def violated_constraints(space: SearchSpace, spec: ArchSpec,
+                         latency_ms: float | None = None) -> list[str]:
+    """Names of the constraints `spec` breaks (empty when it is feasible).
+
+    `max_latency_ms` is checked only when a measured `latency_ms` is given: latency is a
+    measurement of the machine running the trial, not a property of the spec.
+    """
     totals = cost(spec)
     broken = []
     if "max_madds" in space.constraints and totals.madds > space.constraints["max_madds"]:
         broken.append(f"madds {totals.madds:,} > {space.constraints['max_madds']:,.0f}")
     if "max_params" in space.constraints and totals.params > space.constraints["max_params"]:
         broken.append(f"params {totals.params:,} > {space.constraints['max_params']:,.0f}")
+    limit = space.constraints.get("max_latency_ms")
+    if limit is not None and latency_ms is not None and latency_ms > limit:
+        broken.append(f"latency {latency_ms:.3f} ms > {limit:g} ms")
     return broken
 
 

@@ -1,0 +1,209 @@
+"""Export: round trips (cost, load), ONNX/StableHLO equivalence, latency, and every bad input."""
+
+import json
+import os
+import shutil
+
+import jax.numpy as jnp
+import numpy as np
+import optuna
+import pytest
+from flax import nnx
+from optuna.trial import TrialState
+from PIL import Image
+
+import mnsearch
+from mnsearch.cli import main
+from mnsearch.deploy import (
+    check_onnx,
+    check_stablehlo,
+    onnx_bytes,
+    onnx_session,
+    random_images,
+    stablehlo_bytes,
+)
+from mnsearch.families import preset
+from mnsearch.model import build, eval_view
+from mnsearch.search import SweepOptions
+from mnsearch.storage import open_storage
+from mnsearch.sweep import run_sweep
+from mnsearch.train import recalibrate_batch_norm
+from mnsearch.weights import load_weights
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    """A finished 3-point sweep on a toy image folder: 2 trained trials, 1 rejected (too big)."""
+    root = tmp_path_factory.mktemp("export")
+    rng = np.random.default_rng(0)
+    for label in range(3):
+        (root / "data" / f"class{label}").mkdir(parents=True)
+        for index in range(24):
+            image = rng.integers(0, 60, (12, 12), dtype=np.uint8)
+            image[label * 4:(label + 1) * 4] += 150
+            Image.fromarray(image).save(root / "data" / f"class{label}" / f"{index}.png")
+    space = root / "space.yaml"
+    space.write_text(
+        f"name: toy\nbase: v1\ndataset: folder:{root / 'data'}\n"
+        "recipe: {epochs: 1, batch_size: 16, lr: 0.003}\n"
+        "dimensions:\n  alpha: [0.25, 0.5, 1.0]\n  rho: [1.0]\n  stride_schedule: [stem1]\n"
+        "objectives: [accuracy, madds]\nconstraints: {max_madds: 1000000}\nsampler: grid\n")
+    storage = str(root / "s.journal")
+    run_sweep(space, SweepOptions("toy", storage, artifacts=str(root / "artifacts")),
+              out=root / "results")
+    study = optuna.load_study(study_name="toy", storage=open_storage(storage))
+    return root, storage, study
+
+
+def _export(swept, *extra):
+    root, storage, _ = swept
+    return main(["export", "--study", "toy", "--storage", storage, *extra])
+
+
+def _front_trial(study):
+    return min(trial.number for trial in study.best_trials)
+
+
+def test_export_round_trips_cost_and_weights(swept, capsys):
+    root, _, study = swept
+    number = _front_trial(study)
+    out = root / "exported"
+    assert _export(swept, "--trial", str(number), "--out", str(out)) == 0
+    assert {path.name for path in out.iterdir()} >= {
+        "spec.yaml", "weights.npz", "weights.json", "model.onnx", "model.stablehlo",
+        "model.mlir", "card.md"}
+    capsys.readouterr()
+    assert main(["cost", str(out / "spec.yaml"), "--json"]) == 0
+    recorded = json.loads(capsys.readouterr().out)
+    trial = study.trials[number]
+    assert recorded["madds"] == trial.user_attrs["madds"] == trial.values[1]
+    assert recorded["params"] == trial.user_attrs["params"]
+    # load() gives the trained model: the same outputs as the sweep's own checkpoint.
+    loaded = mnsearch.load(out)
+    trained = build(loaded.spec, 7)
+    load_weights(trained, trial.user_attrs["checkpoint"])
+    images = random_images(loaded.spec, 5)
+    np.testing.assert_array_equal(np.asarray(loaded(jnp.asarray(images))),
+                                  np.asarray(eval_view(trained)(jnp.asarray(images))))
+    card = (out / "card.md").read_text()
+    assert f"{trial.user_attrs['val_accuracy']:.4f}" in card and "## Latency" in card
+    assert f"{trial.user_attrs['madds']:,}" in card and "mnsearch train spec.yaml" in card
+    # ... and `train --init` continues from the exported weights.
+    assert main(["train", str(out / "spec.yaml"), "--init", str(out), "--epochs", "1",
+                 "--dataset", f"folder:{root / 'data'}", "--batch-size", "16",
+                 "--out", str(root / "finetuned")]) == 0
+    assert json.loads((root / "finetuned" / "metrics.json").read_text())["init"] == str(out)
+
+
+def test_pareto_export_writes_one_folder_per_front_trial(swept):
+    root, _, study = swept
+    out = root / "front"
+    assert _export(swept, "--pareto", "--out", str(out), "--formats", "spec,weights,card") == 0
+    front = {f"trial-{trial.number}" for trial in study.best_trials}
+    assert {path.name for path in out.iterdir()} == front
+    for folder in out.iterdir():
+        assert not (folder / "model.onnx").exists() and (folder / "weights.npz").exists()
+
+
+@pytest.mark.parametrize("family", ["v1", "v2", "v3-large", "v3-small"])
+def test_onnx_and_stablehlo_reproduce_the_flax_model(family):
+    spec = preset(family, alpha=0.35, resolution=32, num_classes=10)
+    model = build(spec, 0)
+    # Random init leaves eval-mode activations vanishing (BN statistics at 0/1); estimated
+    # statistics give logits of order 1, so 1e-4 is a real test.
+    recalibrate_batch_norm(model, random_images(spec, 64, seed=5), batch_size=32, batches=2)
+    logits = np.asarray(nnx.jit(lambda view, x: view(x))(eval_view(model),
+                                                         jnp.asarray(random_images(spec, 2))))
+    assert np.abs(logits).max() > 0.1
+    check = check_onnx(model, spec, onnx_bytes(model, spec))
+    assert check.max_abs_difference <= 1e-4 and check.batch_sizes == (1, 3)
+    reloaded = check_stablehlo(model, spec, stablehlo_bytes(model, spec))
+    assert reloaded.max_abs_difference == 0.0
+
+
+def test_onnx_model_has_a_dynamic_batch_dimension():
+    spec = preset("v1", alpha=0.25, resolution=32, num_classes=4)
+    session = onnx_session(onnx_bytes(build(spec, 0), spec))
+    assert session.get_inputs()[0].name == "images"
+    assert session.get_inputs()[0].shape == ["batch", 32, 32, 3]
+    (logits,) = session.run(None, {"images": random_images(spec, 7)})
+    assert logits.shape == (7, 4)
+
+
+def test_latency_command_prints_a_float(capsys):
+    for runtime in ("xla", "onnxruntime"):
+        assert main(["latency", "v1", "--alpha", "0.25", "--resolution", "32", "--repeats", "3",
+                     "--runtime", runtime, "--json"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert isinstance(result["latency_ms"], float) and result["latency_ms"] > 0
+        assert result["runtime"] == runtime and result["p10_ms"] <= result["p90_ms"]
+
+
+def test_sweep_with_a_latency_objective_runs_end_to_end(swept, tmp_path):
+    root = swept[0]
+    space = tmp_path / "latency.yaml"
+    space.write_text(
+        f"name: fast\nbase: v1\ndataset: folder:{root / 'data'}\n"
+        "recipe: {epochs: 1, batch_size: 16}\n"
+        "dimensions:\n  alpha: [0.25, 0.5]\n  rho: [1.0]\n  stride_schedule: [stem1]\n"
+        "objectives: [accuracy, latency]\nconstraints: {max_latency_ms: 10000}\n"
+        "sampler: grid\n")
+    final = run_sweep(space, SweepOptions("fast", str(tmp_path / "s.journal"),
+                                          artifacts=str(tmp_path / "artifacts")),
+                      out=tmp_path / "out")
+    assert final.complete == 2
+    study = optuna.load_study(study_name="fast", storage=open_storage(str(tmp_path / "s.journal")))
+    for trial in study.get_trials(states=(TrialState.COMPLETE,)):
+        assert trial.values[1] == trial.user_attrs["latency_ms"] > 0
+
+
+def _no_leftovers(root, name):
+    return not any(path.name.startswith(f".{name}.") or path.name == name
+                   for path in root.iterdir())
+
+
+@pytest.mark.parametrize("case", ["pruned", "failed", "no-checkpoint", "corrupted",
+                                  "unknown-format", "exists", "unknown-study", "no-trial"])
+def test_bad_exports_give_one_line_exit_2_and_write_nothing(swept, capsys, case):
+    root, storage, study = swept
+    out, number = root / f"bad-{case}", _front_trial(study)
+    arguments = ["--trial", str(number), "--out", str(out)]
+    expected = {"pruned": "PRUNED", "failed": "FAIL", "no-checkpoint": "no checkpoint",
+                "corrupted": "checkpoint", "unknown-format": "unknown format 'tflite'",
+                "exists": "exists", "unknown-study": "studies there: ", "no-trial": "no trial 99"}
+    if case == "pruned":
+        arguments[1] = str(study.get_trials(states=(TrialState.PRUNED,))[0].number)
+    elif case == "failed":
+        failed = optuna.create_study(study_name="broken", storage=open_storage(storage),
+                                     directions=["maximize", "minimize"], load_if_exists=True)
+        failed.tell(failed.ask(), state=TrialState.FAIL)
+        code = main(["export", "--study", "broken", "--storage", storage, "--trial", "0",
+                     "--out", str(out)])
+        arguments = None
+    elif case == "unknown-format":
+        arguments += ["--formats", "spec,tflite"]
+    elif case == "exists":
+        out.mkdir()
+    elif case == "unknown-study":
+        code = main(["export", "--study", "nope", "--storage", storage, *arguments])
+        arguments = None
+    elif case == "no-trial":
+        arguments[1] = "99"
+    checkpoint = study.trials[number].user_attrs["checkpoint"]
+    if case in ("no-checkpoint", "corrupted"):
+        shutil.copy(checkpoint, root / "saved.npz")
+        if case == "corrupted":
+            with open(checkpoint, "r+b") as stream:
+                stream.seek(100)
+                stream.write(b"\0" * 64)
+        else:
+            os.remove(checkpoint)
+    try:
+        if arguments is not None:
+            code = _export(swept, *arguments)
+    finally:
+        if case in ("no-checkpoint", "corrupted"):
+            shutil.copy(root / "saved.npz", checkpoint)
+    error = capsys.readouterr().err
+    assert code == 2 and expected[case] in error and len(error.strip().splitlines()) == 1
+    assert case == "exists" or _no_leftovers(root, out.name)
