@@ -8,6 +8,17 @@ from typing import Any
 from mnsearch.space import SAMPLERS
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (argparse turns the error into one usage line)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def add_sweep_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "sweep", help="Pareto sweep over a search space (resumable, parallel)",
@@ -17,11 +28,12 @@ def add_sweep_parser(commands: Any) -> None:
     parser.add_argument("--study", help="study name (default: the space's name)")
     parser.add_argument("--storage", help="journal file path (default mnsearch.journal) or an "
                         "RDB URL such as postgresql://user:password@host/db")
-    parser.add_argument("--trials", type=int, help="stop after this many finished trials")
+    parser.add_argument("--trials", type=_positive_int, help="stop after this many finished trials")
     parser.add_argument("--timeout", type=float, help="stop starting trials after S seconds")
     parser.add_argument("--sampler", choices=SAMPLERS, help="default: the space's sampler")
-    parser.add_argument("--jobs", type=int, default=1, help="local worker processes")
-    parser.add_argument("--epochs", type=int, help="override the space's epochs (fidelity)")
+    parser.add_argument("--jobs", type=_positive_int, default=1, help="local worker processes")
+    parser.add_argument("--epochs", type=_positive_int,
+                        help="override the space's epochs (fidelity)")
     parser.add_argument("--subset", type=float, help="override the space's training subset")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-early-stopping", action="store_true",
@@ -40,8 +52,6 @@ def sweep_command(args: argparse.Namespace) -> int:
     from mnsearch.space import load_space
     from mnsearch.sweep import run_sweep
 
-    if args.jobs < 1:
-        raise argparse.ArgumentTypeError("--jobs must be >= 1")
     space = load_space(args.space)
     if args.download:
         from mnsearch.datasets import load_dataset

@@ -27,8 +27,16 @@ from mnsearch.datasets import load_dataset
 from mnsearch.pareto import hypervolume, normalized_losses, pareto_mask
 from mnsearch.results import write_sweep_results
 from mnsearch.search import SweepOptions, Worker, enqueue_grid, open_study, recipe
-from mnsearch.space import SearchSpace, build_spec, check_satisfiable, load_space
+from mnsearch.space import (
+    SearchSpace,
+    SpaceError,
+    build_spec,
+    check_satisfiable,
+    load_space,
+)
 from mnsearch.storage import mask_password, recover_stale_trials
+
+MAX_GRID = 100_000  # enqueueing is one storage write per point; beyond this, sample instead
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,10 @@ def run_sweep(space_path: str | Path, options: SweepOptions, console: Console | 
     console = console or Console()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = load_space(space_path)
+    if (options.sampler or space.sampler) == "grid" and space.size > MAX_GRID:
+        raise SpaceError(f"{space.source}: the grid has {space.size:,} configurations, more "
+                         f"than a grid sweep enumerates ({MAX_GRID:,}): use --sampler nsga2, "
+                         "tpe, random or gp, or fewer choices per dimension")
     dataset = load_dataset(space.dataset)  # fail here, once, before spawning workers
     recipe(space, options)
     check_satisfiable(space, dataset.in_channels, dataset.num_classes, dataset.image_size[0])

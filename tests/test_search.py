@@ -185,6 +185,9 @@ def test_two_workers_on_postgresql(tmp_path, image_folder):
     ("dimensions: {alpha: [1.0]}\nconstraints: {max_madds: 10}", "no configuration meets"),
     ("sampler: bayes", "unknown sampler 'bayes'"),
     ("colour: blue", "unknown key 'colour'"),
+    ("sampler: grid\ndimensions: {alpha: [%s], rho: [%s]}" % (  # noqa: UP031
+        ", ".join(f"{0.1 + 0.01 * i:.2f}" for i in range(400)),
+        ", ".join(f"{0.4 + 0.002 * i:.3f}" for i in range(300))), "120,000 configurations"),
 ])
 def test_bad_space_files_give_one_line_and_exit_2(tmp_path, capsys, image_folder, body, message):
     path = tmp_path / "bad.yaml"
@@ -192,6 +195,14 @@ def test_bad_space_files_give_one_line_and_exit_2(tmp_path, capsys, image_folder
     assert main(["sweep", str(path), "--storage", str(tmp_path / "s.journal")]) == 2
     error = capsys.readouterr().err
     assert message in error and "bad.yaml" in error and error.count("\n") == 1
+
+
+def test_nonpositive_counts_are_usage_errors(tmp_path, capsys, image_folder):
+    for flag in ("--jobs", "--trials", "--epochs"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["sweep", str(_space(tmp_path, image_folder)), flag, "0"])
+        assert exit_info.value.code == 2
+        assert f"argument {flag}: must be >= 1, got 0" in capsys.readouterr().err
 
 
 def test_storage_passwords_are_masked():
