@@ -14,6 +14,7 @@ from PIL import Image
 
 import mnsearch
 from mnsearch.cli import main
+from mnsearch.datasets import load_dataset
 from mnsearch.deploy import (
     check_onnx,
     check_stablehlo,
@@ -24,9 +25,9 @@ from mnsearch.deploy import (
 )
 from mnsearch.families import preset
 from mnsearch.model import build, eval_view
-from mnsearch.search import SweepOptions
+from mnsearch.search import SweepOptions, Worker, enqueue_grid
+from mnsearch.space import load_space
 from mnsearch.storage import open_storage
-from mnsearch.sweep import run_sweep
 from mnsearch.train import recalibrate_batch_norm
 from mnsearch.weights import load_weights
 
@@ -49,10 +50,12 @@ def swept(tmp_path_factory):
         "dimensions:\n  alpha: [0.25, 0.5, 1.0]\n  rho: [1.0]\n  stride_schedule: [stem1]\n"
         "objectives: [accuracy, madds]\nconstraints: {max_madds: 1000000}\nsampler: grid\n")
     storage = str(root / "s.journal")
-    run_sweep(space, SweepOptions("toy", storage, artifacts=str(root / "artifacts")),
-              out=root / "results")
-    study = optuna.load_study(study_name="toy", storage=open_storage(storage))
-    return root, storage, study
+    space = load_space(space)
+    worker = Worker(space, SweepOptions("toy", storage, artifacts=str(root / "artifacts")),
+                    load_dataset(space.dataset))
+    enqueue_grid(worker.study, space)
+    worker.run()
+    return root, storage, worker.study
 
 
 def _export(swept, *extra):
@@ -88,11 +91,6 @@ def test_export_round_trips_cost_and_weights(swept, capsys):
     card = (out / "card.md").read_text()
     assert f"{trial.user_attrs['val_accuracy']:.4f}" in card and "## Latency" in card
     assert f"{trial.user_attrs['madds']:,}" in card and "mnsearch train spec.yaml" in card
-    # ... and `train --init` continues from the exported weights.
-    assert main(["train", str(out / "spec.yaml"), "--init", str(out), "--epochs", "1",
-                 "--dataset", f"folder:{root / 'data'}", "--batch-size", "16",
-                 "--out", str(root / "finetuned")]) == 0
-    assert json.loads((root / "finetuned" / "metrics.json").read_text())["init"] == str(out)
 
 
 def test_pareto_export_writes_one_folder_per_front_trial(swept):
@@ -148,12 +146,15 @@ def test_sweep_with_a_latency_objective_runs_end_to_end(swept, tmp_path):
         "dimensions:\n  alpha: [0.25, 0.5]\n  rho: [1.0]\n  stride_schedule: [stem1]\n"
         "objectives: [accuracy, latency]\nconstraints: {max_latency_ms: 10000}\n"
         "sampler: grid\n")
-    final = run_sweep(space, SweepOptions("fast", str(tmp_path / "s.journal"),
-                                          artifacts=str(tmp_path / "artifacts")),
-                      out=tmp_path / "out")
-    assert final.complete == 2
-    study = optuna.load_study(study_name="fast", storage=open_storage(str(tmp_path / "s.journal")))
-    for trial in study.get_trials(states=(TrialState.COMPLETE,)):
+    space = load_space(space)
+    options = SweepOptions("fast", str(tmp_path / "s.journal"),
+                           artifacts=str(tmp_path / "artifacts"))
+    worker = Worker(space, options, load_dataset(space.dataset))  # in-process: no spawn
+    enqueue_grid(worker.study, space)
+    worker.run()
+    complete = worker.study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(complete) == 2 and worker.trainings == 2
+    for trial in complete:
         assert trial.values[1] == trial.user_attrs["latency_ms"] > 0
 
 
