@@ -5,8 +5,11 @@ Command (needs the `bench` extra: `.venv/bin/pip install -e '.[bench]'`):
     .venv/bin/python experiments/bench_torch.py [--steps 10] [--out experiments/results]
 
 Both frameworks train the same spec (built from mnsearch's layer plan, so widths, SE, h-swish
-and residuals agree) with SGD + momentum, batch 128, in the same process, alternating, so
-machine noise hits both. Rows: V1, V2, V3-small at α ∈ {0.25, 0.5, 1.0} on 28×28×1 and 32×32×3.
+and residuals agree), batch 128, in the same process, alternating, so machine noise hits both;
+mnsearch steps with its training default (AdamW, weight decay, label smoothing), PyTorch with
+SGD + momentum, so the comparison slightly favours PyTorch. Run it on an otherwise idle
+machine: PyTorch's OpenMP threads lose far more than XLA's pool when the cores are shared.
+Rows: V1, V2, V3-small at α ∈ {0.25, 0.5, 1.0} on 28×28×1 and 32×32×3.
 Prints a Markdown table with images/s and the ratio mnsearch / PyTorch; writes a CSV.
 """
 
