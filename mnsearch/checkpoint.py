@@ -8,6 +8,7 @@ to a temporary file and renamed into place.
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -56,16 +57,21 @@ def load_metadata(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{sidecar}: unreadable checkpoint metadata ({error})") from None
 
 
-def load_state(path: str | Path, nodes: dict[str, nnx.Module | nnx.Optimizer]) -> None:
-    """Load arrays saved by `save_state` into `nodes` in place, checking names and shapes."""
+def load_state(path: str | Path, nodes: dict[str, nnx.Module | nnx.Optimizer],
+               *filters: Any) -> None:
+    """Load arrays saved by `save_state` into `nodes` in place, checking names and shapes.
+
+    With `filters` (e.g. nnx.Param, nnx.BatchStat) only those variables are loaded, so a
+    model can take its weights from a checkpoint that also holds optimizer state.
+    """
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError) as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise CheckpointError(f"{path}: not a readable mnsearch checkpoint ({error})") from None
     for name, node in nodes.items():
-        state = nnx.state(node)
+        state = nnx.state(node, *filters) if filters else nnx.state(node)
         leaves = []
         for key_path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
             key = name + jax.tree_util.keystr(key_path)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import shlex
 import shutil
 import tempfile
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,8 +175,6 @@ def _trained_model(spec: ArchSpec, checkpoint: Path) -> Any:
     except CheckpointError as error:
         raise ExportError(f"{error} (the checkpoint is corrupted or belongs to another "
                           "architecture)") from None
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:  # damaged bytes
-        raise ExportError(f"{checkpoint}: corrupted checkpoint ({error})") from None
     return model
 
 

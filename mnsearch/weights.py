@@ -11,11 +11,10 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from flax import nnx
 
-from mnsearch.checkpoint import CheckpointError
+from mnsearch.checkpoint import CheckpointError, load_state
 from mnsearch.model import MobileNet
 
 WEIGHT_FILES = ("weights.npz", "checkpoint.npz")  # an export's, then a sweep's or run's
@@ -75,21 +74,5 @@ def load_weights(model: MobileNet, path: str | Path) -> Path:
     CheckpointError naming the file and the first entry that is missing or has another shape.
     """
     file = weights_file(path)
-    try:
-        with np.load(file, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError) as error:
-        raise CheckpointError(f"{file}: not a readable mnsearch .npz ({error})") from None
-    state = nnx.state(model, _WEIGHTS)
-    leaves = []
-    for key_path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
-        key = "model" + jax.tree_util.keystr(key_path)
-        stored = arrays.get(key)
-        if stored is None:
-            raise CheckpointError(f"{file}: has no entry '{key}': saved for another spec")
-        if stored.shape != leaf.shape:
-            raise CheckpointError(f"{file}: '{key}' has shape {stored.shape}, the model "
-                                  f"expects {leaf.shape}: saved for another spec")
-        leaves.append(jnp.asarray(stored, dtype=leaf.dtype))
-    nnx.update(model, jax.tree_util.tree_unflatten(jax.tree.structure(state), leaves))
+    load_state(file, {"model": model}, _WEIGHTS)
     return file
