@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import shlex
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from mnsearch.arch import ArchSpec, SpecError, spec_from_dict
 from mnsearch.errors import MnsearchError
+from mnsearch.files import staging_folder
 from mnsearch.storage import DEFAULT_STORAGE, mask_password, open_storage
 
 FORMATS = ("spec", "weights", "onnx", "stablehlo", "card")
@@ -66,7 +66,7 @@ def export(request: ExportRequest) -> list[Path]:
     trials = [_exportable(study, request.trial)] if request.trial is not None else \
         _front(study)
     request.out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=request.out.parent, prefix=f".{request.out.name}."))
+    staging = staging_folder(request.out)
     try:
         for trial in trials:
             folder = staging if request.trial is not None else staging / f"trial-{trial.number}"

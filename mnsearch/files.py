@@ -35,3 +35,15 @@ def write_atomically(path: str | Path, write: Callable[[BinaryIO], object] | byt
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def staging_folder(destination: str | Path) -> Path:
+    """An empty temporary folder beside `destination`, to fill and then rename into place.
+
+    Same file system as the destination, so the final rename is atomic; the usual mode
+    (mkdtemp makes 0700, which would surprise whoever shares the export).
+    """
+    destination = Path(destination)
+    folder = Path(tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}."))
+    os.chmod(folder, 0o777 & ~_umask())
+    return folder

@@ -24,6 +24,7 @@ from mnsearch.deploy import (
     stablehlo_bytes,
 )
 from mnsearch.families import preset
+from mnsearch.files import _umask
 from mnsearch.model import build, eval_view
 from mnsearch.search import SweepOptions, Worker, enqueue_grid
 from mnsearch.space import load_space
@@ -72,6 +73,7 @@ def test_export_round_trips_cost_and_weights(swept, capsys):
     number = _front_trial(study)
     out = root / "exported"
     assert _export(swept, "--trial", str(number), "--out", str(out)) == 0
+    assert out.stat().st_mode & 0o777 == 0o777 & ~_umask()
     assert {path.name for path in out.iterdir()} >= {
         "spec.yaml", "weights.npz", "weights.json", "model.onnx", "model.stablehlo",
         "model.mlir", "card.md"}
