@@ -38,26 +38,26 @@ def _cost_section(spec: ArchSpec) -> str:
 
 
 def _accuracy_section(trial: dict[str, Any], recipe: dict[str, Any] | None) -> str:
-    lines = ["## Accuracy"]
+    lines = ["## Accuracy", ""]
     dataset = trial.get("dataset") or "the sweep's dataset"
     if recipe:
         budget = (f"{trial.get('epochs_done', recipe['epochs'])} epochs of "
                   f"{recipe['optimizer']} (lr {recipe['learning_rate']:g}, "
                   f"{recipe['schedule']} schedule, batch {recipe['batch_size']})")
         share = f"subset {recipe['subset']}" if recipe.get("subset") else "all training images"
-        lines.append(f"Trained on {dataset} ({share}, seed {recipe['seed']}) for {budget}.")
+        lines += [f"Trained on {dataset} ({share}, seed {recipe['seed']}) for {budget}.", ""]
         fraction = recipe.get("validation_fraction", 0.1)
     else:
         fraction = 0.1
-        lines.append(f"Trained on {dataset}; the training recipe was not recorded.")
+        lines += [f"Trained on {dataset}; the training recipe was not recorded.", ""]
     if trial.get("val_accuracy") is not None:
         lines.append(f"- validation accuracy: **{trial['val_accuracy']:.4f}** (a stratified "
                      f"{fraction:.0%} of the training split, held out; the search objective)")
     if trial.get("test_accuracy") is not None:
         lines.append(f"- test accuracy: **{trial['test_accuracy']:.4f}** (the test split, "
                      "evaluated once after training; never used for selection)")
-    lines.append("These are sweep-fidelity numbers: train longer (below) before comparing "
-                 "with published accuracies.")
+    lines += ["", "These are sweep-fidelity numbers: train longer (below) before comparing "
+              "with published accuracies."]
     return "\n".join(lines)
 
 
