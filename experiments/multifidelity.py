@@ -3,7 +3,7 @@
 Command (about 2 × the space's grid time on 2 cores):
 
     .venv/bin/python experiments/multifidelity.py search_spaces/paper_v1_grid.yaml \
-        [--epochs 4] [--out experiments/results]
+        [--epochs 8] [--subset 2000] [--out experiments/results]
 
 Runs the space's grid twice on fresh journal storages — every trial at the full budget, then
 with the early-stopping rule of `mnsearch.search` — and reports the final hypervolume of each
@@ -48,23 +48,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("space")
     parser.add_argument("--epochs", type=int, help="budget per trial (default: the space's)")
+    parser.add_argument("--subset", type=int, help="training images (default: the space's)")
     parser.add_argument("--out", default="experiments/results")
     args = parser.parse_args()
     space = load_space(args.space)
+    name = space.name + (f"-e{args.epochs}" if args.epochs else "") + \
+        (f"-s{args.subset}" if args.subset else "")
     console = Console()
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for early_stopping in (False, True):
             journal = str(Path(folder) / f"early-{early_stopping}.journal")
             options = SweepOptions(study_name=space.name, storage=journal, sampler="grid",
-                                   epochs=args.epochs, early_stopping=early_stopping,
+                                   epochs=args.epochs, subset=args.subset,
+                                   early_stopping=early_stopping,
                                    artifacts=str(Path(folder) / "artifacts"))
             started = time.time()
             label = "early-stopping" if early_stopping else "full-budget"
-            run_sweep(args.space, options, console, out=Path(args.out) / f"{space.name}-{label}")
+            run_sweep(args.space, options, console, out=Path(args.out) / f"{name}-{label}")
             study = optuna.load_study(study_name=space.name, storage=open_storage(journal))
             madds = [t.user_attrs["madds"] for t in study.trials if "madds" in t.user_attrs]
-            row = {"space": space.name, "early_stopping": early_stopping,
+            row = {"space": name, "early_stopping": early_stopping,
                    **_measure(study, max(madds)), "wall_seconds": time.time() - started}
             rows.append(row)
     full, early = rows
@@ -78,7 +82,7 @@ def main() -> None:
           f"{early['epochs_trained'] / full['epochs_trained']:.3f} (epochs), "
           f"{early['train_seconds'] / full['train_seconds']:.3f} (seconds)")
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    target = Path(args.out) / f"multifidelity_{space.name}.csv"
+    target = Path(args.out) / f"multifidelity_{name}.csv"
     with open(target, "w", newline="") as stream:
         writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
         writer.writeheader()

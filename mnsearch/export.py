@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from mnsearch.arch import ArchSpec, SpecError, spec_from_dict
 from mnsearch.errors import MnsearchError
 from mnsearch.files import staging_folder
-from mnsearch.storage import DEFAULT_STORAGE, mask_password, open_storage
+from mnsearch.storage import mask_password, open_storage
 
 FORMATS = ("spec", "weights", "onnx", "stablehlo", "card")
 NEEDS_WEIGHTS = ("weights", "onnx", "stablehlo")
@@ -82,13 +82,9 @@ def export(request: ExportRequest) -> list[Path]:
 
 
 def _load_study(request: ExportRequest) -> optuna.Study:
-    storage = open_storage(request.storage)
-    names = [summary.study_name for summary in optuna.get_all_study_summaries(storage)]
-    if request.study_name not in names:
-        where = mask_password(request.storage or DEFAULT_STORAGE)
-        raise ExportError(f"no study '{request.study_name}' in {where} "
-                          f"(studies there: {', '.join(names) or 'none'})")
-    return optuna.load_study(study_name=request.study_name, storage=storage)
+    from mnsearch.results import load_study
+
+    return load_study(open_storage(request.storage), request.study_name)
 
 
 def _exportable(study: optuna.Study, number: int) -> FrozenTrial:

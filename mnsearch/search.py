@@ -223,6 +223,7 @@ class Worker:
                latency: float | None) -> None:
         self.trainings += 1
         folder = Path(self.options.artifacts) / self.options.study_name / f"trial-{trial.number}"
+        costs = {"madds": totals.madds, "params": totals.params, "latency_ms": latency}
 
         def on_epoch(epoch: int, result: Any) -> bool:
             beat(trial)
@@ -230,8 +231,6 @@ class Worker:
             trial.set_user_attr(f"rung_{epoch + 1}", accuracy)
             return self.options.early_stopping and self._should_stop(trial, epoch + 1, accuracy,
                                                                     costs)
-
-        costs = {"madds": totals.madds, "params": totals.params, "latency_ms": latency}
 
         trial.set_user_attr("checkpoint", str((folder / "checkpoint.npz").resolve()))
         result = train_and_evaluate(spec, self.dataset, self.config, folder, resume=False,

@@ -173,7 +173,8 @@ def test_bad_exports_give_one_line_exit_2_and_write_nothing(swept, capsys, case)
     arguments = ["--trial", str(number), "--out", str(out)]
     expected = {"pruned": "PRUNED", "failed": "FAIL", "no-checkpoint": "no checkpoint",
                 "corrupted": "checkpoint", "unknown-format": "unknown format 'tflite'",
-                "exists": "exists", "unknown-study": "studies there: ", "no-trial": "no trial 99"}
+                "exists": "exists", "no-trial": "no trial 99",
+                "unknown-study": "no study 'nope' in this storage; available: "}
     if case == "pruned":
         arguments[1] = str(study.get_trials(states=(TrialState.PRUNED,))[0].number)
     elif case == "failed":
