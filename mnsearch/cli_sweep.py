@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from mnsearch.rungs import MIN_DOMINATING
 from mnsearch.space import SAMPLERS
 
 
@@ -38,6 +39,9 @@ def add_sweep_parser(commands: Any) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-early-stopping", action="store_true",
                         help="train every trial for the full budget")
+    parser.add_argument("--min-dominating", type=_positive_int, default=MIN_DOMINATING,
+                        help="stop a trial at a rung when this many cheaper trials were more "
+                        "accurate there (default %(default)s; see README, early stopping)")
     parser.add_argument("--artifacts", default="mnsearch-artifacts",
                         help="folder for the checkpoints of Pareto-front trials")
     parser.add_argument("--download", action="store_true",
@@ -60,6 +64,7 @@ def sweep_command(args: argparse.Namespace) -> int:
     options = SweepOptions(study_name=args.study or space.name, storage=args.storage,
                            trials=args.trials, timeout=args.timeout, sampler=args.sampler,
                            jobs=args.jobs, epochs=args.epochs, subset=subset, seed=args.seed,
-                           early_stopping=not args.no_early_stopping, artifacts=args.artifacts)
+                           early_stopping=not args.no_early_stopping,
+                           min_dominating=args.min_dominating, artifacts=args.artifacts)
     final = run_sweep(args.space, options, out=args.out)
     return 0 if final.failed == 0 else 1

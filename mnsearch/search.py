@@ -6,11 +6,9 @@ the same recipe from the record (a sampler may re-propose it; it is never traine
 otherwise trains at the space's fidelity. Objectives use validation accuracy; the test accuracy
 is recorded for reporting only.
 
-Early stopping in a Pareto search (Optuna refuses `should_prune` for several objectives,
-optuna#3450): at each rung (epochs 1, 2, 4, … below the budget) a trial stops when at least
-`min_dominating` other trials of no greater cost (every cost objective ≤) had a strictly higher
-validation accuracy at the same rung. Cost is known exactly before training, so only accuracy
-decides, and a cheap model is never stopped by an expensive one.
+Early stopping in a Pareto search is the rung rule of `mnsearch.rungs` (Optuna refuses
+`should_prune` for several objectives, optuna#3450); this module feeds it each trial's costs and
+the accuracies other trials recorded at the same rung.
 """
 
 from __future__ import annotations
@@ -31,6 +29,7 @@ from optuna.trial import TrialState
 from mnsearch.arch import ArchSpec, SpecError, format_block, spec_to_dict
 from mnsearch.cost import cost
 from mnsearch.pareto import pareto_mask
+from mnsearch.rungs import MIN_DOMINATING, should_stop
 from mnsearch.space import SearchSpace, build_spec, check_satisfiable, violated_constraints
 from mnsearch.storage import beat, open_storage, recover_stale_trials, worker_identity
 from mnsearch.train import TrainConfig, train_and_evaluate
@@ -52,7 +51,7 @@ class SweepOptions:
     subset: float | None = None
     seed: int = 0
     early_stopping: bool = True
-    min_dominating: int = 2
+    min_dominating: int = MIN_DOMINATING
     artifacts: str = "mnsearch-artifacts"
 
 
@@ -253,20 +252,17 @@ class Worker:
 
     def _should_stop(self, trial: optuna.Trial, epoch: int, accuracy: float,
                      costs: dict[str, float | None]) -> bool:
-        """The rung rule of the module docstring."""
-        if epoch >= self.config.epochs or epoch & (epoch - 1):  # rungs at powers of two
-            return False
-        dominating = 0
-        for other in self.study.get_trials(deepcopy=False):
-            other_accuracy = other.user_attrs.get(f"rung_{epoch}")
-            if other.number == trial.number or other_accuracy is None:
-                continue
-            cheaper = all(other.user_attrs.get(_COST_ATTRIBUTES[name], np.inf) <=
-                          costs[_COST_ATTRIBUTES[name]]
-                          for name in self.space.objectives if name in _COST_ATTRIBUTES)
-            if cheaper and other_accuracy > accuracy:
-                dominating += 1
-        return dominating >= self.options.min_dominating
+        """`mnsearch.rungs.should_stop` against every other trial's accuracy at this rung."""
+        cost_names = [_COST_ATTRIBUTES[name] for name in self.space.objectives
+                      if name in _COST_ATTRIBUTES]
+        own = {name: costs[name] for name in cost_names}
+        others = [(other.user_attrs[f"rung_{epoch}"],
+                   {name: other.user_attrs[name] for name in cost_names
+                    if name in other.user_attrs})
+                  for other in self.study.get_trials(deepcopy=False)
+                  if other.number != trial.number and f"rung_{epoch}" in other.user_attrs]
+        return should_stop(epoch, self.config.epochs, accuracy, own, others,
+                           self.options.min_dominating)
 
     def _keep_front_checkpoints(self) -> None:
         """Delete checkpoints of trials that left the Pareto front (they cannot be exported)."""

@@ -212,3 +212,37 @@ def test_storage_passwords_are_masked():
         open_storage("postgresql://bob:hunter2@127.0.0.1:1/none")
     assert "hunter2" not in str(error.value)
     json.dumps(str(error.value))
+
+
+def test_early_stopping_stops_a_dominated_trial_at_its_rung(tmp_path, image_folder, monkeypatch):
+    """Scripted curves: α 0.5 trails the cheaper α 0.25 at rung 1 and is stopped there."""
+    from mnsearch import search
+    from mnsearch.train import TrainResult
+
+    curves = {0.25: [0.5, 0.6, 0.7, 0.8], 0.5: [0.4, 0.9, 0.9, 0.9], 1.0: [0.7, 0.8, 0.9, 0.95]}
+
+    def scripted(spec, dataset, config, out_dir=None, resume=False, callback=None, **_):
+        result = TrainResult()
+        for epoch, accuracy in enumerate(curves[spec.alpha][:config.epochs]):
+            result.val_accuracy.append(accuracy)
+            result.epochs_done = epoch + 1
+            if callback(epoch, result):
+                result.status = "stopped"
+                return result
+        result.status, result.test_accuracy = "completed", result.val_accuracy[-1]
+        return result
+
+    monkeypatch.setattr(search, "train_and_evaluate", scripted)
+    from mnsearch.space import load_space
+    space = load_space(_space(tmp_path, image_folder, alphas=(0.25, 0.5, 1.0), rhos=(1.0,)))
+    worker = Worker(space, _options(tmp_path, epochs=4, min_dominating=1),
+                    load_dataset(space.dataset))
+    enqueue_grid(worker.study, space, madds_of=lambda params: params["alpha"])
+    worker.run()
+    trials = {trial.user_attrs["alpha"]: trial for trial in worker.study.trials}
+    stopped = trials[0.5]
+    assert stopped.state == TrialState.PRUNED and stopped.user_attrs["epochs_done"] == 1
+    assert stopped.user_attrs["rung_1"] == 0.4 and "rung_2" not in stopped.user_attrs
+    # The dearer α 1.0 beats α 0.25 at every rung; α 0.25 has nothing cheaper: both complete.
+    assert trials[1.0].state == trials[0.25].state == TrialState.COMPLETE
+    assert trials[1.0].user_attrs["epochs_done"] == 4
