@@ -62,6 +62,8 @@ def export(request: ExportRequest) -> list[Path]:
                           "(exports never overwrite)")
     if (request.trial is None) == (not request.pareto):
         raise ExportError("give exactly one of --trial N and --pareto")
+    if "onnx" in request.formats:
+        _require_onnx_tools()
     study = _load_study(request)
     trials = [_exportable(study, request.trial)] if request.trial is not None else \
         _front(study)
@@ -79,6 +81,17 @@ def export(request: ExportRequest) -> list[Path]:
     if request.trial is not None:
         return [request.out]
     return [request.out / f"trial-{trial.number}" for trial in trials]
+
+
+def _require_onnx_tools() -> None:
+    """Fail before any work (a --pareto export can take minutes) when the export extra is absent."""
+    import importlib.util
+
+    missing = [name for name in ("jax2onnx", "onnxruntime")
+               if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ExportError(f"the onnx format needs {' and '.join(missing)}: "
+                          "pip install 'mnsearch[export]', or leave onnx out of --formats")
 
 
 def _load_study(request: ExportRequest) -> optuna.Study:

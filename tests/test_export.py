@@ -24,7 +24,6 @@ from mnsearch.deploy import (
     stablehlo_bytes,
 )
 from mnsearch.families import preset
-from mnsearch.files import _umask
 from mnsearch.model import build, eval_view
 from mnsearch.search import SweepOptions, Worker, enqueue_grid
 from mnsearch.space import load_space
@@ -73,7 +72,9 @@ def test_export_round_trips_cost_and_weights(swept, capsys):
     number = _front_trial(study)
     out = root / "exported"
     assert _export(swept, "--trial", str(number), "--out", str(out)) == 0
-    assert out.stat().st_mode & 0o777 == 0o777 & ~_umask()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o777 & ~umask
     assert {path.name for path in out.iterdir()} >= {
         "spec.yaml", "weights.npz", "weights.json", "model.onnx", "model.stablehlo",
         "model.mlir", "card.md"}
@@ -166,15 +167,17 @@ def _no_leftovers(root, name):
 
 
 @pytest.mark.parametrize("case", ["pruned", "failed", "no-checkpoint", "corrupted",
-                                  "unknown-format", "exists", "unknown-study", "no-trial"])
-def test_bad_exports_give_one_line_exit_2_and_write_nothing(swept, capsys, case):
+                                  "unknown-format", "exists", "unknown-study", "no-trial",
+                                  "no-onnx-tools"])
+def test_bad_exports_give_one_line_exit_2_and_write_nothing(swept, capsys, monkeypatch, case):
     root, storage, study = swept
     out, number = root / f"bad-{case}", _front_trial(study)
     arguments = ["--trial", str(number), "--out", str(out)]
     expected = {"pruned": "PRUNED", "failed": "FAIL", "no-checkpoint": "no checkpoint",
                 "corrupted": "checkpoint", "unknown-format": "unknown format 'tflite'",
                 "exists": "exists", "no-trial": "no trial 99",
-                "unknown-study": "no study 'nope' in this storage; available: "}
+                "unknown-study": "no study 'nope' in this storage; available: ",
+                "no-onnx-tools": "the onnx format needs jax2onnx: pip install 'mnsearch[export]'"}
     if case == "pruned":
         arguments[1] = str(study.get_trials(states=(TrialState.PRUNED,))[0].number)
     elif case == "failed":
@@ -193,6 +196,11 @@ def test_bad_exports_give_one_line_exit_2_and_write_nothing(swept, capsys, case)
         arguments = None
     elif case == "no-trial":
         arguments[1] = "99"
+    elif case == "no-onnx-tools":
+        import importlib.util
+        find_spec = importlib.util.find_spec
+        monkeypatch.setattr(importlib.util, "find_spec", lambda name, *rest: (
+            None if name == "jax2onnx" else find_spec(name, *rest)))
     checkpoint = study.trials[number].user_attrs["checkpoint"]
     if case in ("no-checkpoint", "corrupted"):
         shutil.copy(checkpoint, root / "saved.npz")
