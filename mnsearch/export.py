@@ -74,6 +74,9 @@ def export(request: ExportRequest) -> list[Path]:
             folder = staging if request.trial is not None else staging / f"trial-{trial.number}"
             folder.mkdir(exist_ok=True)
             export_trial(study, trial, folder, request)
+            if any(name in request.formats for name in NEEDS_WEIGHTS):
+                from mnsearch.train import release_compiled_programs
+                release_compiled_programs()  # a long front would exhaust memory maps
         staging.rename(request.out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -32,7 +32,7 @@ from mnsearch.pareto import pareto_mask
 from mnsearch.rungs import MIN_DOMINATING, should_stop
 from mnsearch.space import SearchSpace, build_spec, check_satisfiable, violated_constraints
 from mnsearch.storage import beat, open_storage, recover_stale_trials, worker_identity
-from mnsearch.train import TrainConfig, train_and_evaluate
+from mnsearch.train import TrainConfig, release_compiled_programs, train_and_evaluate
 
 _COST_ATTRIBUTES = {"madds": "madds", "params": "params", "latency": "latency_ms"}
 
@@ -160,6 +160,7 @@ class Worker:
                 self.study.tell(trial, state=TrialState.FAIL)
                 self.study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
                 raise
+            release_compiled_programs()
 
     def evaluate(self, trial: optuna.Trial) -> None:
         params = {name: trial.suggest_categorical(name, choices)

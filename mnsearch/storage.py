@@ -89,7 +89,11 @@ def _process_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # a zombie is dead but not yet reaped (orphans in a container without an init)
+        with open(f"/proc/{pid}/stat") as stream:
+            return stream.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): the signal test above is all there is
 
 
 def is_stale(trial: optuna.trial.FrozenTrial, now: float | None = None) -> bool:

@@ -2,7 +2,8 @@
 
 Workers are separate processes (spawned, since JAX is not fork-safe) that share the study
 through its storage, so `--jobs 3` here and `mnsearch sweep` on another machine with the same
-`--storage postgresql://…` are the same mechanism. The parent only watches the storage.
+`--storage postgresql://…` are the same mechanism. The parent watches the storage, and replaces
+a worker killed by a signal (its running trial is then found stale and re-queued).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from mnsearch.space import (
 from mnsearch.storage import mask_password, recover_stale_trials
 
 MAX_GRID = 100_000  # enqueueing is one storage write per point; beyond this, sample instead
+MAX_WORKER_RESTARTS = 3  # a worker that keeps dying has a cause to fix, not to retry forever
 
 
 @dataclass(frozen=True)
@@ -122,16 +124,29 @@ def run_sweep(space_path: str | Path, options: SweepOptions, console: Console | 
                   + (f", {recovered} interrupted trial(s) re-queued" if recovered else ""))
     deadline = time.time() + options.timeout if options.timeout else None
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_worker_main, args=(str(space_path), options, deadline))
-               for _ in range(options.jobs)]
-    started = time.time()
-    for worker in workers:
+
+    def start_worker() -> multiprocessing.process.BaseProcess:
+        worker = context.Process(target=_worker_main, args=(str(space_path), options, deadline))
         worker.start()
+        return worker
+
+    started = time.time()
+    workers = [start_worker() for _ in range(options.jobs)]
+    restarts = 0
     try:
         with Live(_table(snapshot(study, space), total, started), console=console,
                   refresh_per_second=1) as live:
             while any(worker.is_alive() for worker in workers):
                 time.sleep(1.0)
+                for index, worker in enumerate(workers):
+                    # A negative exit code is a signal: kill -9, the OOM killer, a crash.
+                    if (worker.exitcode or 0) < 0 and restarts < MAX_WORKER_RESTARTS:
+                        restarts += 1
+                        live.console.print(
+                            f"worker {index + 1} was killed by signal {-worker.exitcode}: "
+                            f"started another ({restarts} of at most {MAX_WORKER_RESTARTS}); "
+                            "its trial is re-queued")
+                        workers[index] = start_worker()
                 live.update(_table(snapshot(study, space), total, started))
     except KeyboardInterrupt:
         console.print("interrupted: stopping workers (finished trials are kept; rerun the same "

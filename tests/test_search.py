@@ -115,34 +115,56 @@ def _sweep_process(tmp_path, space_path, *extra):
     return subprocess.Popen(
         [sys.executable, "-m", "mnsearch", "sweep", str(space_path), "--study", "toy",
          "--storage", str(tmp_path / "s.journal"), "--artifacts", str(tmp_path / "artifacts"),
-         *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+         "--out", str(tmp_path / "out"), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_kill_9_of_a_worker_then_rerun_completes_every_trial_once(tmp_path, image_folder):
-    space_path = _space(tmp_path, image_folder, alphas=(0.25, 0.5, 0.75), rhos=(1.0,))
-    process = _sweep_process(tmp_path, space_path)
-    victim = None
+def _running_trial(tmp_path):
+    """Wait for a trial with a recorded worker to run; returns it."""
     deadline = time.time() + 240
-    while victim is None and time.time() < deadline:
+    while time.time() < deadline:
         time.sleep(0.5)
         if not (tmp_path / "s.journal").exists():
             continue
         running = _study(tmp_path).get_trials(states=(TrialState.RUNNING,))
         if running and "worker" in running[0].user_attrs:
-            victim = running[0]
-    assert victim is not None, "no trial started"
+            return running[0]
+    raise AssertionError("no trial started")
+
+
+def _completes_each_once(tmp_path, victim):
+    study = _study(tmp_path)
+    assert study.trials[victim.number].state == TrialState.FAIL
+    keys = [trial.user_attrs["config_key"] for trial in study.get_trials(
+        states=(TrialState.COMPLETE,))]
+    assert len(keys) == 3 and len(set(keys)) == 3
+
+
+def test_kill_9_of_the_whole_sweep_then_rerun_completes_every_trial_once(tmp_path,
+                                                                          image_folder):
+    space_path = _space(tmp_path, image_folder, alphas=(0.25, 0.5, 0.75), rhos=(1.0,))
+    process = _sweep_process(tmp_path, space_path)
+    victim = _running_trial(tmp_path)
+    process.kill()  # the parent first, so no one replaces the worker
     os.kill(int(victim.user_attrs["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
     process.communicate(timeout=120)
     assert _study(tmp_path).trials[victim.number].state == TrialState.RUNNING  # left hanging
     rerun = _sweep_process(tmp_path, space_path)
     output, errors = rerun.communicate(timeout=600)
     assert rerun.returncode == 0, errors
-    assert "re-queued" in output
-    study = _study(tmp_path)
-    assert study.trials[victim.number].state == TrialState.FAIL
-    keys = [trial.user_attrs["config_key"] for trial in study.get_trials(
-        states=(TrialState.COMPLETE,))]
-    assert len(keys) == 3 and len(set(keys)) == 3
+    assert "re-queued" in " ".join(output.split())
+    _completes_each_once(tmp_path, victim)
+
+
+def test_a_killed_worker_is_replaced_and_its_trial_retried(tmp_path, image_folder):
+    space_path = _space(tmp_path, image_folder, alphas=(0.25, 0.5, 0.75), rhos=(1.0,))
+    process = _sweep_process(tmp_path, space_path)
+    victim = _running_trial(tmp_path)
+    os.kill(int(victim.user_attrs["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
+    output, errors = process.communicate(timeout=600)
+    assert process.returncode == 0, errors
+    assert "worker 1 was killed by signal 9: started another" in " ".join(output.split())
+    _completes_each_once(tmp_path, victim)
 
 
 def test_three_local_processes_share_one_study_without_lock_errors(tmp_path, image_folder):
@@ -164,7 +186,8 @@ def test_two_workers_on_postgresql(tmp_path, image_folder):
     study_name = f"toy-{os.getpid()}-{time.time_ns()}"
     space_path = _space(tmp_path, image_folder, alphas=(0.25, 0.5), rhos=(1.0, 0.75))
     command = [sys.executable, "-m", "mnsearch", "sweep", str(space_path), "--study",
-               study_name, "--storage", url, "--artifacts", str(tmp_path / "artifacts")]
+               study_name, "--storage", url, "--artifacts", str(tmp_path / "artifacts"),
+               "--out", str(tmp_path / "out")]
     processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True) for _ in range(2)]
     for process in processes:
