@@ -55,7 +55,8 @@ def main() -> None:
     parser.add_argument("trials_csv", help="trials.csv of a --no-early-stopping sweep")
     parser.add_argument("--min-dominating", type=int, nargs="+", default=[1, 2, 3])
     args = parser.parse_args()
-    frame = pd.read_csv(args.trials_csv).sort_values("number")
+    # One worker runs a grid cheapest first (a retried trial keeps its place in that order).
+    frame = pd.read_csv(args.trials_csv).sort_values(["madds", "number"], kind="stable")
     frame = frame[frame["state"] == "COMPLETE"].reset_index(drop=True)
     budget = int(frame["epochs_done"].max())
     reference = frame["madds"].max()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,29 +126,16 @@ def run_sweep(space_path: str | Path, options: SweepOptions, console: Console | 
     deadline = time.time() + options.timeout if options.timeout else None
     context = multiprocessing.get_context("spawn")
 
-    def start_worker() -> multiprocessing.process.BaseProcess:
+    def start_worker() -> Any:
         worker = context.Process(target=_worker_main, args=(str(space_path), options, deadline))
         worker.start()
         return worker
 
     started = time.time()
     workers = [start_worker() for _ in range(options.jobs)]
-    restarts = 0
     try:
-        with Live(_table(snapshot(study, space), total, started), console=console,
-                  refresh_per_second=1) as live:
-            while any(worker.is_alive() for worker in workers):
-                time.sleep(1.0)
-                for index, worker in enumerate(workers):
-                    # A negative exit code is a signal: kill -9, the OOM killer, a crash.
-                    if (worker.exitcode or 0) < 0 and restarts < MAX_WORKER_RESTARTS:
-                        restarts += 1
-                        live.console.print(
-                            f"worker {index + 1} was killed by signal {-worker.exitcode}: "
-                            f"started another ({restarts} of at most {MAX_WORKER_RESTARTS}); "
-                            "its trial is re-queued")
-                        workers[index] = start_worker()
-                live.update(_table(snapshot(study, space), total, started))
+        _watch(workers, start_worker, lambda: _table(snapshot(study, space), total, started),
+               console)
     except KeyboardInterrupt:
         console.print("interrupted: stopping workers (finished trials are kept; rerun the same "
                       "command to resume)")
@@ -164,6 +152,25 @@ def run_sweep(space_path: str | Path, options: SweepOptions, console: Console | 
                   f"all trials: {paths['trials']}")
     console.print(f"report: {paths['report']}")
     return final
+
+
+def _watch(workers: list[Any], start_worker: Callable[[], Any], table: Callable[[], Table],
+           console: Console) -> None:
+    """Show live progress until every worker is gone; replace workers killed by a signal."""
+    restarts = 0
+    with Live(table(), console=console, refresh_per_second=1) as live:
+        while any(worker.is_alive() for worker in workers):
+            time.sleep(1.0)
+            for index, worker in enumerate(workers):
+                # A negative exit code is a signal: kill -9, the OOM killer, a crash.
+                if (worker.exitcode or 0) < 0 and restarts < MAX_WORKER_RESTARTS:
+                    restarts += 1
+                    live.console.print(
+                        f"worker {index + 1} was killed by signal {-worker.exitcode}: started "
+                        f"another ({restarts} of at most {MAX_WORKER_RESTARTS}); its trial is "
+                        "re-queued")
+                    workers[index] = start_worker()
+            live.update(table())
 
 
 def _table(progress: Progress, total: int, started: float) -> Table:
