@@ -28,4 +28,5 @@ PY
 run v1-0.25-paper v1 --alpha 0.25
 run v2-1.0-paper v2
 run v2-1.0-paper-ema v2 --ema 0.999   # weight EMA, evaluated after precise BN
+run v2-1.0-paper-b64 v2 --batch-size 64   # twice the optimizer steps in the same 10 epochs
 run v1-0.25-stem1 v1 --alpha 0.25 --schedule stem1
