@@ -25,8 +25,9 @@ row = [name, spec["family"], spec["alpha"], spec["stride_schedule"], m["epochs_d
 open(results, "a").write(",".join(map(str, row)) + "\n")
 PY
 }
-run v1-0.25-paper v1 --alpha 0.25
-run v2-1.0-paper v2
-run v2-1.0-paper-ema v2 --ema 0.999   # weight EMA, evaluated after precise BN
-run v2-1.0-paper-b64 v2 --batch-size 64   # twice the optimizer steps in the same 10 epochs
+run v1-0.25-paper v1 --alpha 0.25 --batch-size 128
+run v2-1.0-paper v2 --batch-size 128
+run v2-1.0-paper-ema v2 --batch-size 128 --ema 0.999   # weight EMA, evaluated after precise BN
+run v1-0.25-paper-b64 v1 --alpha 0.25 --batch-size 64   # twice the optimizer steps in 10 epochs
+run v2-1.0-paper-b64 v2 --batch-size 64
 run v1-0.25-stem1 v1 --alpha 0.25 --schedule stem1

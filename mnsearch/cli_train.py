@@ -27,7 +27,7 @@ def add_train_parser(commands: Any, add_arch_arguments: Any) -> None:
     parser.add_argument("--download", action="store_true",
                         help="download Fashion-MNIST (checksummed) if it is not installed")
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--optimizer", default="adamw", help="adamw, sgd or rmsprop")
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
     parser.add_argument("--weight-decay", type=float, default=0.05)

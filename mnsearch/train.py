@@ -48,7 +48,7 @@ class TrainConfig:
     """Recipe of one run. Defaults: AdamW 2e-3 with cosine decay, as measured here to work."""
 
     epochs: int = 10
-    batch_size: int = 128
+    batch_size: int = 64  # 10 epochs at 64 beat 128 (README: 90.40% vs 89.15% for V2)
     optimizer: str = "adamw"
     learning_rate: float = 2e-3
     weight_decay: float = 0.05
