@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 
-from mnsearch.pareto import hypervolume, normalized_losses
+from mnsearch.results import study_hypervolume
 from mnsearch.rungs import MIN_DOMINATING
 from mnsearch.search import SweepOptions
 from mnsearch.space import load_space
@@ -34,12 +34,11 @@ from mnsearch.sweep import run_sweep
 
 
 def _measure(trials_csv: Path) -> dict[str, float]:
+    """Hypervolume (Mult-Adds over the grid's largest, stopped trials included) and compute."""
     frame = pd.read_csv(trials_csv)
     complete = frame[frame["state"] == "COMPLETE"]
-    losses = normalized_losses(complete[["val_accuracy", "madds"]].to_numpy(float),
-                               ("accuracy", "madds"), {"madds": frame["madds"].max()})
     trained = frame[frame["state"].isin(["COMPLETE", "PRUNED"])]
-    return {"hypervolume": hypervolume(losses),
+    return {"hypervolume": study_hypervolume(frame, references={"madds": frame["madds"].max()}),
             "epochs_trained": int(trained["epochs_done"].fillna(0).sum()),
             "train_seconds": float(trained["train_seconds"].fillna(0).sum()),
             "complete": len(complete), "stopped_early": len(trained) - len(complete)}

@@ -6,8 +6,8 @@
 Training is deterministic for a seed, so the validation curve a trial records in a full-budget
 sweep is, epoch for epoch, the curve it would have recorded before being stopped (checked on the
 paper grid: every stopped trial's curve is a prefix of its full-budget curve). Replaying
-`mnsearch.rungs.should_stop` in trial order — the order one worker runs a grid, cheapest
-first — therefore tells which trials a real `--jobs 1` sweep stops, at which rung, in
+`mnsearch.rungs.should_stop` in the order one worker runs a grid — cheapest first —
+therefore tells which trials a real `--jobs 1` sweep stops, at which rung, in
 milliseconds instead of a sweep's half hour. Compute is reported as epochs and as seconds (each
 trial's full-budget seconds × epochs trained / budget). `experiments/multifidelity.py` then
 confirms the chosen parameters with a real sweep.
@@ -21,12 +21,12 @@ import json
 import numpy as np
 import pandas as pd
 
-from mnsearch.pareto import hypervolume, normalized_losses
+from mnsearch.results import study_hypervolume
 from mnsearch.rungs import should_stop
 
 
 def replay(frame: pd.DataFrame, min_dominating: int) -> np.ndarray:
-    """Epochs each trial trains under the rule (frame in trial order, full-budget curves)."""
+    """Epochs each trial trains under the rule (frame in run order, full-budget curves)."""
     curves = [json.loads(curve) for curve in frame["curve"]]
     budget = len(curves[0])
     madds = frame["madds"].to_numpy(float)
@@ -44,12 +44,6 @@ def replay(frame: pd.DataFrame, min_dominating: int) -> np.ndarray:
     return np.array(trained)
 
 
-def front_hypervolume(frame: pd.DataFrame, reference_madds: float) -> float:
-    points = frame[["val_accuracy", "madds"]].to_numpy(float)
-    return hypervolume(normalized_losses(points, ["accuracy", "madds"],
-                                         {"madds": reference_madds}))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("trials_csv", help="trials.csv of a --no-early-stopping sweep")
@@ -60,7 +54,7 @@ def main() -> None:
     frame = frame[frame["state"] == "COMPLETE"].reset_index(drop=True)
     budget = int(frame["epochs_done"].max())
     reference = frame["madds"].max()
-    full = front_hypervolume(frame, reference)
+    full = study_hypervolume(frame, references={"madds": reference})
     seconds = frame["train_seconds"].to_numpy(float)
     print(f"{len(frame)} trials, budget {budget} epochs, full-budget hypervolume {full:.4f}")
     print("| min_dominating | trained fully | stopped (at rung: count) | hypervolume | HV ratio "
@@ -70,7 +64,7 @@ def main() -> None:
         epochs = replay(frame, count)
         complete = epochs == budget
         stops = {int(rung): int((epochs == rung).sum()) for rung in np.unique(epochs[~complete])}
-        volume = front_hypervolume(frame[complete], reference)
+        volume = study_hypervolume(frame[complete], references={"madds": reference})
         print(f"| {count} | {complete.sum()} | {stops or '-'} | {volume:.4f} | "
               f"{volume / full:.4f} | {epochs.sum() / (budget * len(frame)):.3f} | "
               f"{(seconds * epochs / budget).sum() / seconds.sum():.3f} |")
