@@ -142,10 +142,25 @@ def pareto_frame(frame: pd.DataFrame, objectives: Sequence[str] = ("accuracy", "
     return points[pareto_mask(values, directions)].sort_values("madds")
 
 
+def trained(frame: pd.DataFrame) -> pd.DataFrame:
+    """Trials that were trained: complete (duplicates excluded) or stopped early.
+
+    Trials rejected by a constraint (PRUNED with `rejected`) were never trained.
+    """
+    if frame.empty:
+        return frame
+    stopped = (frame["state"] == "PRUNED") & frame["rejected"].isna()
+    return frame[stopped | frame.index.isin(completed(frame).index)]
+
+
 def cost_references(frame: pd.DataFrame, objectives: Sequence[str]) -> dict[str, float]:
-    """The reference of every cost objective: its largest value among the evaluated trials."""
+    """The reference of every cost objective: its largest value among the trained trials.
+
+    Stopped trials count: their costs are known before training, and leaving them out would
+    move the reference (and every hypervolume) whenever the dearest model stops early.
+    """
     columns, _ = objective_columns(objectives)
-    points = completed(frame)
+    points = trained(frame)
     return {name: float(points[column].max()) for name, column in zip(objectives, columns,
                                                                       strict=True)
             if name not in ("accuracy", "test_accuracy") and len(points)}
@@ -167,7 +182,7 @@ def study_hypervolume(frame: pd.DataFrame, objectives: Sequence[str] = ("accurac
     points = points.dropna(subset=columns) if len(points) else points
     if points.empty:
         return 0.0
-    references = references or cost_references(points, objectives)
+    references = references or cost_references(frame, objectives)
     return hypervolume(_losses(points, objectives, references))
 
 
@@ -188,7 +203,7 @@ def hypervolume_history(frame: pd.DataFrame, objectives: Sequence[str] = ("accur
     points = completed(ordered).dropna(subset=columns)
     if points.empty:
         return history
-    references = references or cost_references(points, objectives)
+    references = references or cost_references(frame, objectives)
     losses = _losses(points, objectives, references)
     front, volume, volumes = np.empty((0, losses.shape[1])), 0.0, []
     for loss in losses:

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import optuna
 from optuna.trial import TrialState
 from rich.console import Console
@@ -26,8 +25,13 @@ from rich.table import Table
 from mnsearch.arch import SpecError
 from mnsearch.cost import cost
 from mnsearch.datasets import load_dataset
-from mnsearch.pareto import hypervolume, normalized_losses, pareto_mask
-from mnsearch.results import write_sweep_results
+from mnsearch.results import (
+    completed,
+    pareto_frame,
+    study_hypervolume,
+    trials_frame,
+    write_sweep_results,
+)
 from mnsearch.search import SweepOptions, Worker, enqueue_grid, open_study, recipe
 from mnsearch.space import (
     SearchSpace,
@@ -60,18 +64,13 @@ class Progress:
 
 
 def snapshot(study: optuna.Study, space: SearchSpace) -> Progress:
-    """Counts, Pareto size and hypervolume (see `mnsearch.pareto` for the convention)."""
+    """Counts, Pareto size and hypervolume, computed as the report computes them."""
     trials = study.get_trials(deepcopy=False)
     states = [trial.state for trial in trials]
-    complete = [trial for trial in trials if trial.state == TrialState.COMPLETE]
-    front, volume = 0, 0.0
-    if complete:
-        values = np.array([trial.values for trial in complete])
-        front = int(pareto_mask(values, space.directions).sum())
-        references = {name: values[:, column].max() for column, name in
-                      enumerate(space.objectives) if name != "accuracy"}
-        volume = hypervolume(normalized_losses(values, space.objectives, references))
-    trained = sum(1 for trial in complete if "duplicate_of" not in trial.user_attrs)
+    frame = trials_frame(study)
+    front = len(pareto_frame(frame, space.objectives)) if len(frame) else 0
+    volume = study_hypervolume(frame, space.objectives) if len(frame) else 0.0
+    trained = len(completed(frame)) if len(frame) else 0
     retried = {trial.user_attrs.get("retry_of") for trial in trials}
     failed = sum(1 for trial in trials
                  if trial.state == TrialState.FAIL and trial.number not in retried)

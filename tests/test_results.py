@@ -65,7 +65,8 @@ def test_figure_4_lines():
 def _frame(rows):
     """A frame as trials_frame makes it, from (accuracy, madds, params) triples."""
     return pd.DataFrame([{"study": "s", "number": number, "state": "COMPLETE",
-                          "duplicate_of": None, "val_accuracy": accuracy, "madds": madds,
+                          "duplicate_of": None, "rejected": None, "val_accuracy": accuracy,
+                          "madds": madds,
                           "params": params, "train_seconds": 10.0}
                          for number, (accuracy, madds, params) in enumerate(rows)])
 
@@ -117,6 +118,17 @@ def test_hypervolume_reference_200():
     # first. Volume: 0.9 * (1 - .25) + 0.7 * (.25 - .125) = 0.675 + 0.0875.
     frame = _frame([(0.9, 50, 1), (0.7, 25, 1), (0.8, 100, 1)])
     assert study_hypervolume(frame, references={"madds": 200}) == pytest.approx(0.7625)
+
+
+def test_stopped_trials_set_the_cost_reference_and_rejected_ones_do_not():
+    # Trial 2 (Mult-Adds 200) stopped early: its cost, known before training, is the reference.
+    # Trial 3 was rejected by a constraint, never trained: its 400 must not count.
+    frame = _frame([(0.9, 50, 1), (0.7, 25, 1), (0.6, 200, 1), (0.95, 400, 1)])
+    frame.loc[[2, 3], "state"] = "PRUNED"
+    frame.loc[3, "rejected"] = "madds 400 > max_madds 300"
+    # losses (0.1, .25), (0.3, .125): 0.9 * (1 - .25) + 0.7 * (.25 - .125) = 0.7625.
+    assert study_hypervolume(frame) == pytest.approx(0.7625)
+    assert hypervolume_history(frame)["hypervolume"].iloc[-1] == pytest.approx(0.7625)
 
 
 def test_hypervolume_history_is_the_volume_of_every_prefix():

@@ -269,3 +269,25 @@ def test_early_stopping_stops_a_dominated_trial_at_its_rung(tmp_path, image_fold
     # The dearer α 1.0 beats α 0.25 at every rung; α 0.25 has nothing cheaper: both complete.
     assert trials[1.0].state == trials[0.25].state == TrialState.COMPLETE
     assert trials[1.0].user_attrs["epochs_done"] == 4
+
+
+def test_live_hypervolume_counts_the_cost_of_stopped_trials(tmp_path, image_folder):
+    """The live display and the report agree: a dearest trial stopped early sets the reference."""
+    from optuna.trial import create_trial
+
+    from mnsearch.space import load_space
+    from mnsearch.sweep import snapshot
+
+    space = load_space(_space(tmp_path, image_folder, alphas=(0.25,), rhos=(1.0,)))
+    study = optuna.create_study(directions=space.directions)
+    for accuracy, madds in ((0.9, 50), (0.7, 25)):
+        study.add_trial(create_trial(values=[accuracy, madds], user_attrs={
+            "madds": madds, "val_accuracy": accuracy}))
+    study.add_trial(create_trial(state=TrialState.PRUNED, user_attrs={"madds": 200,
+                                                                     "epochs_done": 1}))
+    study.add_trial(create_trial(state=TrialState.PRUNED, user_attrs={
+        "madds": 400, "rejected": "madds 400 > max_madds 300"}))
+    progress = snapshot(study, space)
+    assert (progress.complete, progress.pruned, progress.pareto_size) == (2, 2, 2)
+    # losses (0.1, .25), (0.3, .125) against reference 200: 0.9 * .75 + 0.7 * .125 = 0.7625.
+    assert progress.hypervolume == pytest.approx(0.7625)

@@ -65,8 +65,9 @@ def build_layout(storage_label: str, default_studies: list[str]) -> html.Div:
                       html.Div(id="comparison")], style=PANEL),
         ], style=ROW),
         html.H3("Hypervolume"),
-        html.P("Losses 1 − accuracy and Mult-Adds / the study's largest, reference point "
-               "(1, 1); higher is better.", style={"fontSize": "12px", "color": "#666"}),
+        html.P("Losses 1 − accuracy and Mult-Adds / the largest of the trained trials "
+               "(stopped ones included), reference point (1, 1); higher is better.",
+               style={"fontSize": "12px", "color": "#666"}),
         dcc.Graph(id="hypervolume-graph", figure=empty_plot(""), style={"height": "320px"},
                   config={"displaylogo": False}),
     ], style={"fontFamily": "system-ui, sans-serif", "margin": "12px 24px"})
