@@ -14,7 +14,13 @@ import jax.numpy as jnp
 from flax import nnx
 
 from mnsearch.arch import ArchSpec, BlockSpec
-from mnsearch.ops import activate, conv, depthwise_conv, hard_sigmoid
+from mnsearch.ops import (
+    activate,
+    batch_norm_activation,
+    conv,
+    depthwise_conv,
+    hard_sigmoid,
+)
 from mnsearch.plan import PlannedBlock, layer_plan
 
 # He initialisation on fan-out, as torchvision and TF-slim initialise MobileNet convs.
@@ -42,7 +48,17 @@ class ConvBN(nnx.Module):
         apply = depthwise_conv if self.depthwise else conv
         x = apply(x.astype(self.dtype), self.kernel[...].astype(self.dtype), self.stride,
                   self.padding)
-        return activate(self.norm(x), self.activation)
+        norm = self.norm
+        if norm.use_running_average:
+            return activate(norm(x), self.activation)
+        # Training: nnx.BatchNorm's statistics and update, with a faster backward pass.
+        x, mean, variance = batch_norm_activation(x, norm.scale[...], norm.bias[...],
+                                                  norm.epsilon, self.activation)
+        norm.mean[...] = jax.lax.stop_gradient(
+            norm.momentum * norm.mean[...] + (1 - norm.momentum) * mean)
+        norm.var[...] = jax.lax.stop_gradient(
+            norm.momentum * norm.var[...] + (1 - norm.momentum) * variance)
+        return x
 
 
 class SqueezeExcite(nnx.Module):

@@ -8,7 +8,7 @@ from flax import nnx
 
 from mnsearch.families import preset
 from mnsearch.model import build, eval_view
-from mnsearch.ops import depthwise_conv, depthwise_implementation
+from mnsearch.ops import activate, batch_norm_activation, depthwise_conv, depthwise_implementation
 
 
 @pytest.mark.parametrize("kernel_size, stride, size, padding", [
@@ -54,3 +54,35 @@ def test_implementation_choice(monkeypatch):
     monkeypatch.setenv("MNSEARCH_DEPTHWISE", "fast")
     with pytest.raises(ValueError, match="shifted, lax"):
         depthwise_implementation()
+
+
+@pytest.mark.parametrize("activation", ["relu", "relu6", "hswish", "identity"])
+def test_fused_batch_norm_equals_flax_batch_norm(activation):
+    """Outputs, statistics and gradients (x, scale, bias) of nnx.BatchNorm + activation."""
+    keys = jax.random.split(jax.random.key(2), 6)
+    x = 2.0 * jax.random.normal(keys[0], (4, 5, 5, 6)) + 0.5
+    scale = 1.0 + 0.3 * jax.random.normal(keys[1], (6,))
+    bias = 0.3 * jax.random.normal(keys[2], (6,))
+    cotangents = (jax.random.normal(keys[3], x.shape), jax.random.normal(keys[4], (6,)),
+                  jax.random.normal(keys[5], (6,)))
+
+    def reference(x, scale, bias):
+        norm = nnx.BatchNorm(6, epsilon=1e-3, momentum=0.0, rngs=nnx.Rngs(0))
+        norm.scale[...], norm.bias[...] = scale, bias
+        y = activate(norm(x), activation)
+        # nnx.BatchNorm stops the statistics' gradient; the fused op differentiates them.
+        return y, jnp.mean(x, (0, 1, 2)), jnp.var(x, (0, 1, 2)), norm.mean[...], norm.var[...]
+
+    def fused(x, scale, bias):
+        return batch_norm_activation(x, scale, bias, 1e-3, activation)
+
+    *expected, flax_mean, flax_variance = reference(x, scale, bias)
+    np.testing.assert_allclose(flax_mean, expected[1], atol=1e-6)
+    np.testing.assert_allclose(flax_variance, expected[2], rtol=1e-5)
+    expected, expected_vjp = jax.vjp(lambda *args: reference(*args)[:3], x, scale, bias)
+    actual, actual_vjp = jax.vjp(fused, x, scale, bias)
+    assert float(jnp.abs(expected[0]).max()) > 0.5  # a signal that can disagree
+    for got, want in zip(actual, expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    for got, want in zip(actual_vjp(cotangents), expected_vjp(cotangents), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
