@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 import jax
-from jax._src.profiler import ProfileData
+from jax.profiler import ProfileData
 
 from mnsearch.benchmark import step_function
 from mnsearch.families import preset
