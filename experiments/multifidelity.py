@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 
-from mnsearch.results import study_hypervolume
+from mnsearch.results import completed, study_hypervolume, trained
 from mnsearch.rungs import MIN_DOMINATING
 from mnsearch.search import SweepOptions
 from mnsearch.space import load_space
@@ -36,12 +36,11 @@ from mnsearch.sweep import run_sweep
 def _measure(trials_csv: Path) -> dict[str, float]:
     """Hypervolume (Mult-Adds over the largest trained one, stopped trials included), compute."""
     frame = pd.read_csv(trials_csv)
-    complete = frame[frame["state"] == "COMPLETE"]
-    trained = frame[frame["state"].isin(["COMPLETE", "PRUNED"])]
+    points, complete = trained(frame), completed(frame)
     return {"hypervolume": study_hypervolume(frame),
-            "epochs_trained": int(trained["epochs_done"].fillna(0).sum()),
-            "train_seconds": float(trained["train_seconds"].fillna(0).sum()),
-            "complete": len(complete), "stopped_early": len(trained) - len(complete)}
+            "epochs_trained": int(points["epochs_done"].fillna(0).sum()),
+            "train_seconds": float(points["train_seconds"].fillna(0).sum()),
+            "complete": len(complete), "stopped_early": len(points) - len(complete)}
 
 
 def _run(space_path: str, options: SweepOptions, console: Console, out: Path) -> float:

@@ -27,7 +27,7 @@ from mnsearch.pareto import hypervolume, normalized_losses, pareto_mask
 
 USER_COLUMNS = ["alpha", "resolution", "madds", "params", "params_keras", "latency_ms",
                 "val_accuracy", "test_accuracy", "train_seconds", "epochs_done", "duplicate_of",
-                "rejected", "error", "config_key", "blocks"]
+                "retry_of", "rejected", "error", "config_key", "blocks"]
 COLUMNS = ["study", "number", "state", *USER_COLUMNS, "rho", "block_types", "spec", "curve",
            "started", "duration_s"]
 # Objective name (as studies record them) -> (frame column, direction).

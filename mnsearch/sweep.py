@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -64,19 +63,20 @@ class Progress:
 
 
 def snapshot(study: optuna.Study, space: SearchSpace) -> Progress:
-    """Counts, Pareto size and hypervolume, computed as the report computes them."""
-    trials = study.get_trials(deepcopy=False)
-    states = [trial.state for trial in trials]
+    """Counts, Pareto size and hypervolume, computed as the report computes them.
+
+    One read of the storage (`trials_frame`): the live display calls this every second.
+    """
     frame = trials_frame(study)
-    front = len(pareto_frame(frame, space.objectives)) if len(frame) else 0
-    volume = study_hypervolume(frame, space.objectives) if len(frame) else 0.0
-    trained = len(completed(frame)) if len(frame) else 0
-    retried = {trial.user_attrs.get("retry_of") for trial in trials}
-    failed = sum(1 for trial in trials
-                 if trial.state == TrialState.FAIL and trial.number not in retried)
-    return Progress(states.count(TrialState.COMPLETE), states.count(TrialState.RUNNING),
-                    states.count(TrialState.WAITING), states.count(TrialState.PRUNED),
-                    failed, front, volume, trained)
+    if frame.empty:
+        return Progress(0, 0, 0, 0, 0, 0, 0.0, 0)
+    states = frame["state"].value_counts()
+    retried = set(frame["retry_of"].dropna())
+    failed = int(((frame["state"] == "FAIL") & ~frame["number"].isin(retried)).sum())
+    return Progress(int(states.get("COMPLETE", 0)), int(states.get("RUNNING", 0)),
+                    int(states.get("WAITING", 0)), int(states.get("PRUNED", 0)), failed,
+                    len(pareto_frame(frame, space.objectives)),
+                    study_hypervolume(frame, space.objectives), len(completed(frame)))
 
 
 def _worker_main(space_path: str, options: SweepOptions, deadline: float | None) -> None:
