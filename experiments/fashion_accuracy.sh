@@ -30,4 +30,7 @@ run v2-1.0-paper v2 --batch-size 128
 run v2-1.0-paper-ema v2 --batch-size 128 --ema 0.999   # weight EMA, evaluated after precise BN
 run v1-0.25-paper-b64 v1 --alpha 0.25 --batch-size 64   # twice the optimizer steps in 10 epochs
 run v2-1.0-paper-b64 v2 --batch-size 64
+# the same two after BatchNorm's hand-written backward pass (ops.batch_norm_activation)
+run v1-0.25-paper-b64-bnvjp v1 --alpha 0.25 --batch-size 64
+run v2-1.0-paper-b64-bnvjp v2 --batch-size 64
 run v1-0.25-stem1 v1 --alpha 0.25 --schedule stem1
