@@ -7,16 +7,19 @@ else. Padding comes from `mnsearch.arch.padding_amounts`, the rule the cost mode
 
 from __future__ import annotations
 
+import functools
 import os
+import warnings
 from functools import partial
 
 import jax
 import jax.numpy as jnp
 
+from mnsearch import native_depthwise
 from mnsearch.plan import padding_amounts
 
 _DIMENSIONS = ("NHWC", "HWIO", "NHWC")
-DEPTHWISE_IMPLEMENTATIONS = ("auto", "shifted", "lax")
+DEPTHWISE_IMPLEMENTATIONS = ("auto", "native", "shifted", "lax")
 DEPTHWISE_ENVIRONMENT = "MNSEARCH_DEPTHWISE"
 
 
@@ -38,27 +41,47 @@ def conv(x: jax.Array, kernel: jax.Array, stride: int, padding: str) -> jax.Arra
 
 
 def depthwise_implementation() -> str:
-    """`shifted` on CPU, `lax` elsewhere; MNSEARCH_DEPTHWISE=shifted|lax overrides.
+    """`native` on CPU (`shifted` where it cannot be built), `lax` elsewhere.
 
     XLA:CPU lowers grouped convolutions (and above all their gradients) 3-5x slower than K*K
-    shifted multiply-adds; on GPU/TPU the vendor depthwise kernels behind `lax` win. Read at
-    trace time, so one process can compare both.
+    shifted multiply-adds, and the native kernels (mnsearch.native_depthwise) beat both; on
+    GPU/TPU the vendor depthwise kernels behind `lax` win. MNSEARCH_DEPTHWISE=native|shifted|lax
+    overrides. Read at trace time, so one process can compare them.
     """
     choice = os.environ.get(DEPTHWISE_ENVIRONMENT, "auto")
     if choice not in DEPTHWISE_IMPLEMENTATIONS:
         raise ValueError(f"{DEPTHWISE_ENVIRONMENT}='{choice}' is not one of "
                          f"{', '.join(DEPTHWISE_IMPLEMENTATIONS)}")
-    if choice == "auto":
-        return "shifted" if jax.default_backend() == "cpu" else "lax"
-    return choice
+    if choice == "native" and (reason := native_depthwise.unavailable_reason()):
+        raise native_depthwise.NativeUnavailable(f"{DEPTHWISE_ENVIRONMENT}=native: {reason}")
+    if choice != "auto":
+        return choice
+    if jax.default_backend() != "cpu":
+        return "lax"
+    if reason := native_depthwise.unavailable_reason():
+        _warn_native_unavailable(reason)
+        return "shifted"
+    return "native"
+
+
+@functools.cache
+def _warn_native_unavailable(reason: str) -> None:
+    warnings.warn(f"native depthwise kernels unavailable, using the slower shifted sum: {reason}",
+                  RuntimeWarning, stacklevel=3)
 
 
 def depthwise_conv(x: jax.Array, kernel: jax.Array, stride: int, padding: str,
                    implementation: str | None = None) -> jax.Array:
-    """Depthwise convolution, NHWC input, kernel (K, K, C): one K x K filter per channel."""
+    """Depthwise convolution, NHWC input, kernel (K, K, C): one K x K filter per channel.
+
+    The native kernels are float32 only; other dtypes (bf16 compute) take the shifted sum.
+    """
     kernel_size, channels = kernel.shape[0], kernel.shape[-1]
     pads = _explicit_padding(x, padding, kernel_size, stride, True)
-    if (implementation or depthwise_implementation()) == "shifted":
+    chosen = implementation or depthwise_implementation()
+    if chosen == "native" and x.dtype == jnp.float32 and kernel.dtype == jnp.float32:
+        return native_depthwise.depthwise(x, kernel, stride, pads)
+    if chosen in ("native", "shifted"):
         return _shifted_depthwise(x, kernel, stride, pads)
     return jax.lax.conv_general_dilated(
         x, kernel.reshape(kernel_size, kernel_size, 1, channels), (stride, stride), pads,

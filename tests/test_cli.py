@@ -84,4 +84,4 @@ def test_bench_json_reports_images_per_second(capsys, mode):
                    "--in-channels", "1", "--classes", "4", "--schedule", "stem1",
                    "--batch-size", "8", "--steps", "2", "--mode", mode, "--json")
     assert isinstance(result["images_per_second"], float) and result["images_per_second"] > 0
-    assert result["mode"] == mode and result["depthwise"] == "shifted"
+    assert result["mode"] == mode and result["depthwise"] == "native"

@@ -1,4 +1,4 @@
-"""The CPU fast path (shifted multiply-adds) computes what lax.conv computes, values and grads."""
+"""The CPU fast paths (native kernels, shifted multiply-adds) compute what lax.conv computes."""
 
 import jax
 import jax.numpy as jnp
@@ -6,16 +6,20 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from mnsearch import native_depthwise
 from mnsearch.families import preset
 from mnsearch.model import build, eval_view
 from mnsearch.ops import activate, batch_norm_activation, depthwise_conv, depthwise_implementation
 
+FAST_PATHS = ["native", "shifted"]
 
+
+@pytest.mark.parametrize("implementation", FAST_PATHS)
 @pytest.mark.parametrize("kernel_size, stride, size, padding", [
     (3, 1, 8, "same"), (3, 2, 8, "same"), (3, 2, 7, "same"), (5, 2, 9, "same"),
-    (5, 1, 6, "symmetric"), (3, 2, 7, "keras_v1"), (3, 2, 1, "same"),
+    (5, 1, 6, "symmetric"), (3, 2, 7, "keras_v1"), (3, 2, 1, "same"), (5, 2, 2, "same"),
 ])
-def test_shifted_depthwise_equals_lax_conv(kernel_size, stride, size, padding):
+def test_fast_depthwise_equals_lax_conv(implementation, kernel_size, stride, size, padding):
     keys = jax.random.split(jax.random.key(0), 2)
     x = jax.random.normal(keys[0], (2, size, size, 5))
     kernel = jax.random.normal(keys[1], (kernel_size, kernel_size, 5))
@@ -24,14 +28,16 @@ def test_shifted_depthwise_equals_lax_conv(kernel_size, stride, size, padding):
         out = depthwise_conv(x, kernel, stride, padding, implementation)
         return jnp.sum(jnp.sin(out)), out
 
-    (_, fast), fast_grads = jax.value_and_grad(loss, (0, 1), has_aux=True)(x, kernel, "shifted")
+    gradient = jax.jit(jax.value_and_grad(loss, (0, 1), has_aux=True), static_argnums=2)
+    (_, fast), fast_grads = gradient(x, kernel, implementation)
     (_, slow), slow_grads = jax.value_and_grad(loss, (0, 1), has_aux=True)(x, kernel, "lax")
     np.testing.assert_allclose(fast, slow, atol=1e-5)
     for fast_grad, slow_grad in zip(fast_grads, slow_grads, strict=True):
         np.testing.assert_allclose(fast_grad, slow_grad, atol=1e-4)
 
 
-def test_whole_model_gradients_agree_between_paths(monkeypatch):
+@pytest.mark.parametrize("implementation", FAST_PATHS)
+def test_whole_model_gradients_agree_between_paths(monkeypatch, implementation):
     model = build(preset("v3-small", 0.5, 32, num_classes=3))
     images = jax.random.normal(jax.random.key(1), (2, 32, 32, 3))
 
@@ -40,7 +46,7 @@ def test_whole_model_gradients_agree_between_paths(monkeypatch):
         view = eval_view(model)
         return nnx.jit(nnx.grad(lambda network: jnp.sum(network(images) ** 2)))(view)
 
-    fast_grads, slow_grads = gradients("shifted"), gradients("lax")
+    fast_grads, slow_grads = gradients(implementation), gradients("lax")
     assert len(jax.tree.leaves(fast_grads)) == len(jax.tree.leaves(nnx.state(model, nnx.Param)))
     for fast, slow in zip(jax.tree.leaves(fast_grads), jax.tree.leaves(slow_grads), strict=True):
         np.testing.assert_allclose(fast, slow, rtol=1e-3, atol=1e-4)
@@ -48,12 +54,39 @@ def test_whole_model_gradients_agree_between_paths(monkeypatch):
 
 def test_implementation_choice(monkeypatch):
     monkeypatch.delenv("MNSEARCH_DEPTHWISE", raising=False)
-    assert depthwise_implementation() == "shifted"  # CPU
+    assert depthwise_implementation() == "native"  # CPU with a C++ compiler
     monkeypatch.setenv("MNSEARCH_DEPTHWISE", "lax")
     assert depthwise_implementation() == "lax"
     monkeypatch.setenv("MNSEARCH_DEPTHWISE", "fast")
-    with pytest.raises(ValueError, match="shifted, lax"):
+    with pytest.raises(ValueError, match="native, shifted, lax"):
         depthwise_implementation()
+
+
+def test_without_a_compiler_cpu_falls_back_to_the_shifted_sum(monkeypatch, tmp_path):
+    """No compiler: `auto` warns and uses the shifted sum; an explicit `native` says why not."""
+    monkeypatch.setattr(native_depthwise, "_register", lambda: "no C++ compiler found (...)")
+    monkeypatch.delenv("MNSEARCH_DEPTHWISE", raising=False)
+    with pytest.warns(RuntimeWarning, match="shifted sum: no C\\+\\+ compiler"):
+        assert depthwise_implementation() == "shifted"
+    monkeypatch.setenv("MNSEARCH_DEPTHWISE", "native")
+    with pytest.raises(native_depthwise.NativeUnavailable, match="native: no C"):
+        depthwise_implementation()
+
+
+def test_native_library_is_built_once_per_source_and_cpu(monkeypatch, tmp_path):
+    monkeypatch.setenv(native_depthwise.CACHE_ENVIRONMENT, str(tmp_path))
+    first = native_depthwise.library_path()
+    modified = first.stat().st_mtime_ns
+    assert first.parent == tmp_path / "native" and native_depthwise.library_path() == first
+    assert first.stat().st_mtime_ns == modified and list(first.parent.iterdir()) == [first]
+
+
+def test_a_compiler_error_is_reported_not_hidden(monkeypatch, tmp_path):
+    monkeypatch.setenv(native_depthwise.CACHE_ENVIRONMENT, str(tmp_path))
+    monkeypatch.setenv("CXX", "false")
+    with pytest.raises(native_depthwise.NativeUnavailable, match="compiling .*depthwise.cc"):
+        native_depthwise.library_path()
+    assert list((tmp_path / "native").iterdir()) == []  # nothing half-written
 
 
 @pytest.mark.parametrize("activation", ["relu", "relu6", "hswish", "identity"])
