@@ -15,7 +15,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from mnsearch import native_depthwise
+from mnsearch import native
 from mnsearch.plan import padding_amounts
 
 _DIMENSIONS = ("NHWC", "HWIO", "NHWC")
@@ -44,7 +44,7 @@ def depthwise_implementation() -> str:
     """`native` on CPU (`shifted` where it cannot be built), `lax` elsewhere.
 
     XLA:CPU lowers grouped convolutions (and above all their gradients) 3-5x slower than K*K
-    shifted multiply-adds, and the native kernels (mnsearch.native_depthwise) beat both; on
+    shifted multiply-adds, and the native kernels (mnsearch.native) beat both; on
     GPU/TPU the vendor depthwise kernels behind `lax` win. MNSEARCH_DEPTHWISE=native|shifted|lax
     overrides. Read at trace time, so one process can compare them.
     """
@@ -52,13 +52,13 @@ def depthwise_implementation() -> str:
     if choice not in DEPTHWISE_IMPLEMENTATIONS:
         raise ValueError(f"{DEPTHWISE_ENVIRONMENT}='{choice}' is not one of "
                          f"{', '.join(DEPTHWISE_IMPLEMENTATIONS)}")
-    if choice == "native" and (reason := native_depthwise.unavailable_reason()):
-        raise native_depthwise.NativeUnavailable(f"{DEPTHWISE_ENVIRONMENT}=native: {reason}")
+    if choice == "native" and (reason := native.unavailable_reason()):
+        raise native.NativeUnavailable(f"{DEPTHWISE_ENVIRONMENT}=native: {reason}")
     if choice != "auto":
         return choice
     if jax.default_backend() != "cpu":
         return "lax"
-    if reason := native_depthwise.unavailable_reason():
+    if reason := native.unavailable_reason():
         _warn_native_unavailable(reason)
         return "shifted"
     return "native"
@@ -68,6 +68,10 @@ def depthwise_implementation() -> str:
 def _warn_native_unavailable(reason: str) -> None:
     warnings.warn(f"native depthwise kernels unavailable, using the slower shifted sum: {reason}",
                   RuntimeWarning, stacklevel=3)
+
+
+def _use_native(x: jax.Array) -> bool:
+    return x.dtype == jnp.float32 and depthwise_implementation() == "native"
 
 
 def depthwise_conv(x: jax.Array, kernel: jax.Array, stride: int, padding: str,
@@ -80,7 +84,7 @@ def depthwise_conv(x: jax.Array, kernel: jax.Array, stride: int, padding: str,
     pads = _explicit_padding(x, padding, kernel_size, stride, True)
     chosen = implementation or depthwise_implementation()
     if chosen == "native" and x.dtype == jnp.float32 and kernel.dtype == jnp.float32:
-        return native_depthwise.depthwise(x, kernel, stride, pads)
+        return native.depthwise(x, kernel, stride, pads)
     if chosen in ("native", "shifted"):
         return _shifted_depthwise(x, kernel, stride, pads)
     return jax.lax.conv_general_dilated(
@@ -188,6 +192,8 @@ def batch_norm_activation(x: jax.Array, scale: jax.Array, bias: jax.Array, epsil
     this backward pass measured 1.02–1.09× (V1 α=0.25, 28 px) and 1.04–1.26× (V2 α=0.5, 32 px)
     the training step's images/s of nnx.BatchNorm's autodiff, interleaved in one process.
     """
+    if _use_native(x) and os.environ.get("MNSEARCH_NATIVE_BN", "1") == "1":
+        return native.batch_norm_activation(x, scale, bias, epsilon, activation)
     return _batch_norm_activation(x, scale, bias, epsilon, activation)
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from mnsearch import native_depthwise
+from mnsearch import native
 from mnsearch.families import preset
 from mnsearch.model import build, eval_view
 from mnsearch.ops import activate, batch_norm_activation, depthwise_conv, depthwise_implementation
@@ -64,28 +64,28 @@ def test_implementation_choice(monkeypatch):
 
 def test_without_a_compiler_cpu_falls_back_to_the_shifted_sum(monkeypatch, tmp_path):
     """No compiler: `auto` warns and uses the shifted sum; an explicit `native` says why not."""
-    monkeypatch.setattr(native_depthwise, "_register", lambda: "no C++ compiler found (...)")
+    monkeypatch.setattr(native, "_register", lambda: "no C++ compiler found (...)")
     monkeypatch.delenv("MNSEARCH_DEPTHWISE", raising=False)
     with pytest.warns(RuntimeWarning, match="shifted sum: no C\\+\\+ compiler"):
         assert depthwise_implementation() == "shifted"
     monkeypatch.setenv("MNSEARCH_DEPTHWISE", "native")
-    with pytest.raises(native_depthwise.NativeUnavailable, match="native: no C"):
+    with pytest.raises(native.NativeUnavailable, match="native: no C"):
         depthwise_implementation()
 
 
 def test_native_library_is_built_once_per_source_and_cpu(monkeypatch, tmp_path):
-    monkeypatch.setenv(native_depthwise.CACHE_ENVIRONMENT, str(tmp_path))
-    first = native_depthwise.library_path()
+    monkeypatch.setenv(native.CACHE_ENVIRONMENT, str(tmp_path))
+    first = native.library_path()
     modified = first.stat().st_mtime_ns
-    assert first.parent == tmp_path / "native" and native_depthwise.library_path() == first
+    assert first.parent == tmp_path / "native" and native.library_path() == first
     assert first.stat().st_mtime_ns == modified and list(first.parent.iterdir()) == [first]
 
 
 def test_a_compiler_error_is_reported_not_hidden(monkeypatch, tmp_path):
-    monkeypatch.setenv(native_depthwise.CACHE_ENVIRONMENT, str(tmp_path))
+    monkeypatch.setenv(native.CACHE_ENVIRONMENT, str(tmp_path))
     monkeypatch.setenv("CXX", "false")
-    with pytest.raises(native_depthwise.NativeUnavailable, match="compiling .*depthwise.cc"):
-        native_depthwise.library_path()
+    with pytest.raises(native.NativeUnavailable, match="compiling .*native with false failed"):
+        native.library_path()
     assert list((tmp_path / "native").iterdir()) == []  # nothing half-written
 
 

@@ -8,18 +8,17 @@
 // kernel gradient is reduced over fixed batch chunks in a fixed order, so results do not depend
 // on which thread ran which chunk. Built and loaded by mnsearch/native_depthwise.py.
 #include <algorithm>
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <memory>
-#include <mutex>
 #include <vector>
 
-#include "xla/ffi/api/ffi.h"
-
-namespace ffi = xla::ffi;
+#include "parallel.h"
 
 namespace {
+
+using mnsearch::ChunkCount;
+using mnsearch::ChunkRange;
+using mnsearch::ParallelFor;
+namespace ffi = xla::ffi;
 
 struct Geometry {
   int64_t batch, height, width, channels, out_height, out_width, kernel, stride, pad_top,
@@ -32,47 +31,6 @@ struct Geometry {
     return ((n * out_height + row) * out_width + column) * channels;
   }
 };
-
-// Runs body(chunk) for every chunk in [0, chunks) on the pool's threads and the calling thread.
-// The caller claims chunks too and only waits for chunks already running elsewhere, so a busy
-// or absent pool cannot deadlock it. Late helpers find nothing left and touch only `state`.
-template <typename Body>
-void ParallelFor(ffi::ThreadPool& pool, int64_t chunks, const Body& body) {
-  struct State {
-    std::atomic<int64_t> next{0};
-    std::atomic<int64_t> done{0};
-    std::mutex mutex;
-    std::condition_variable finished;
-  };
-  auto state = std::make_shared<State>();
-  const Body* body_pointer = &body;
-  auto work = [state, chunks, body_pointer]() {
-    for (;;) {
-      int64_t chunk = state->next.fetch_add(1);
-      if (chunk >= chunks) return;
-      (*body_pointer)(chunk);
-      if (state->done.fetch_add(1) + 1 == chunks) {
-        std::lock_guard<std::mutex> lock(state->mutex);
-        state->finished.notify_all();
-      }
-    }
-  };
-  int64_t helpers = std::min<int64_t>(pool.num_threads(), chunks - 1);
-  for (int64_t helper = 0; helper < helpers; ++helper) pool.Schedule([work]() { work(); });
-  work();
-  std::unique_lock<std::mutex> lock(state->mutex);
-  state->finished.wait(lock, [&state, chunks]() { return state->done.load() == chunks; });
-}
-
-int64_t ChunkCount(ffi::ThreadPool& pool, int64_t batch) {
-  return std::max<int64_t>(1, std::min<int64_t>(batch, 2 * std::max<int64_t>(1, pool.num_threads())));
-}
-
-// Same split for every call with this batch and pool size: the reduction order is fixed.
-void ChunkRange(int64_t chunk, int64_t chunks, int64_t batch, int64_t* first, int64_t* last) {
-  *first = batch * chunk / chunks;
-  *last = batch * (chunk + 1) / chunks;
-}
 
 void ForwardRange(const Geometry& g, const float* __restrict x, const float* __restrict kernel,
                   float* __restrict y, int64_t first, int64_t last) {

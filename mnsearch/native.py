@@ -23,12 +23,17 @@ import tempfile
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-SOURCE = Path(__file__).parent / "native" / "depthwise.cc"
+SOURCES = tuple(Path(__file__).parent / "native" / name
+                for name in ("parallel.h", "depthwise.cc", "batch_norm.cc"))
 CACHE_ENVIRONMENT = "MNSEARCH_CACHE_DIR"
 _TARGETS = {"mnsearch_depthwise_forward": "MnsearchDepthwiseForward",
-            "mnsearch_depthwise_backward": "MnsearchDepthwiseBackward"}
+            "mnsearch_depthwise_backward": "MnsearchDepthwiseBackward",
+            "mnsearch_batch_norm_forward": "MnsearchBatchNormForward",
+            "mnsearch_batch_norm_backward": "MnsearchBatchNormBackward"}
+ACTIVATIONS = {"identity": 0, "relu": 1, "relu6": 2, "hswish": 3}  # codes of batch_norm.cc
 Pads = tuple[tuple[int, int], tuple[int, int]]
 
 
@@ -47,7 +52,7 @@ def _compiler() -> str:
     compiler = os.environ.get("CXX") or next(
         (found for name in ("c++", "g++", "clang++") if (found := shutil.which(name))), None)
     if compiler is None:
-        raise NativeUnavailable("no C++ compiler found for the native depthwise kernels "
+        raise NativeUnavailable("no C++ compiler found for the native kernels "
                                 "(install one, e.g. `apt-get install g++`, or set CXX)")
     return compiler
 
@@ -63,16 +68,18 @@ def _cpu_description() -> str:
 
 def _compile_command(compiler: str, output: Path) -> list[str]:
     return [compiler, "-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-w",
-            f"-I{jax.ffi.include_dir()}", str(SOURCE), "-o", str(output)]
+            f"-I{jax.ffi.include_dir()}", *(str(path) for path in SOURCES if path.suffix == ".cc"),
+            "-o", str(output)]
 
 
 def library_path() -> Path:
     """The compiled kernels for this source, jax and CPU; compiled (a few seconds) if missing."""
     compiler = _compiler()
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
-    key = hashlib.sha256("\0".join([SOURCE.read_text(), jax.__version__, version,
+    sources = [path.read_text() for path in SOURCES]
+    key = hashlib.sha256("\0".join([*sources, jax.__version__, version,
                                     _cpu_description()]).encode()).hexdigest()[:16]
-    target = cache_folder() / f"depthwise-{key}.so"
+    target = cache_folder() / f"kernels-{key}.so"
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -80,7 +87,7 @@ def library_path() -> Path:
         built = Path(scratch) / target.name
         result = subprocess.run(_compile_command(compiler, built), capture_output=True, text=True)
         if result.returncode != 0:
-            raise NativeUnavailable(f"compiling {SOURCE} with {compiler} failed: "
+            raise NativeUnavailable(f"compiling {SOURCES[0].parent} with {compiler} failed: "
                                     f"{result.stderr.strip()[-2000:]}")
         os.replace(built, target)  # atomic: concurrent workers never load a half-written file
     return target
@@ -151,3 +158,43 @@ def _backward(stride: int, pads: Pads, residuals: tuple[jax.Array, jax.Array],
 
 
 _depthwise.defvjp(_forward, _backward)
+
+
+def batch_norm_activation(x: jax.Array, scale: jax.Array, bias: jax.Array, epsilon: float,
+                          activation: str) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """mnsearch.ops.batch_norm_activation (float32, channels last) as native kernels."""
+    if reason := unavailable_reason():
+        raise NativeUnavailable(reason)
+    return _batch_norm(x, scale, bias, epsilon, activation)
+
+
+def _batch_norm_call(x: jax.Array, scale: jax.Array, bias: jax.Array, epsilon: float,
+                     activation: str) -> tuple[jax.Array, jax.Array, jax.Array]:
+    statistic = jax.ShapeDtypeStruct(scale.shape, jnp.float32)
+    return jax.ffi.ffi_call(
+        "mnsearch_batch_norm_forward", (jax.ShapeDtypeStruct(x.shape, x.dtype), statistic,
+                                        statistic), vmap_method="sequential")(
+        x, scale, bias, epsilon=np.float32(epsilon), activation=np.int64(ACTIVATIONS[activation]))
+
+
+_batch_norm = jax.custom_vjp(_batch_norm_call, nondiff_argnums=(3, 4))
+
+
+def _batch_norm_forward(x: jax.Array, scale: jax.Array, bias: jax.Array, epsilon: float,
+                        activation: str) -> tuple[tuple[jax.Array, ...], tuple[jax.Array, ...]]:
+    outputs = _batch_norm_call(x, scale, bias, epsilon, activation)
+    return outputs, (x, scale, bias, outputs[1], outputs[2])
+
+
+def _batch_norm_backward(epsilon: float, activation: str, residuals: tuple[jax.Array, ...],
+                         grads: tuple[jax.Array, ...]) -> tuple[jax.Array, jax.Array, jax.Array]:
+    x, scale, bias, mean, variance = residuals
+    shapes = (jax.ShapeDtypeStruct(x.shape, x.dtype), jax.ShapeDtypeStruct(scale.shape,
+                                                                           jnp.float32),
+              jax.ShapeDtypeStruct(bias.shape, jnp.float32))
+    return jax.ffi.ffi_call("mnsearch_batch_norm_backward", shapes, vmap_method="sequential")(
+        x, scale, bias, mean, variance, *grads, epsilon=np.float32(epsilon),
+        activation=np.int64(ACTIVATIONS[activation]))
+
+
+_batch_norm.defvjp(_batch_norm_forward, _batch_norm_backward)
