@@ -2,13 +2,14 @@
 //
 // XLA:CPU lowers a grouped convolution and its gradients poorly, and the K*K shifted
 // multiply-adds that replace it become dozens of small fused loops per layer (a V2 training
-// step launches ~8,000 kernels). These handlers do one pass per direction: the forward sum, and
-// one backward pass that reads the output gradient once for both the input gradient and the
-// kernel gradient. Work is split over the batch and run on XLA's intra-op thread pool; the
+// step launches ~8,000 kernels). These handlers gather every output (and every input gradient)
+// in registers over 16- or 8-channel blocks, one store per element, and accumulate the kernel
+// gradient per image chunk. Work is split over the batch and run on XLA's intra-op thread pool; the
 // kernel gradient is reduced over fixed batch chunks in a fixed order, so results do not depend
-// on which thread ran which chunk. Built and loaded by mnsearch/native_depthwise.py.
+// on which thread ran which chunk. Built and loaded by mnsearch/native.py.
 #include <algorithm>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "parallel.h"
@@ -32,59 +33,158 @@ struct Geometry {
   }
 };
 
+// The taps of one output position that see real input (not padding), as [first, last) ranges.
+struct TapRange {
+  int64_t first, last;
+};
+
+inline TapRange ValidTaps(int64_t out_index, int64_t stride, int64_t pad, int64_t size,
+                          int64_t kernel) {
+  int64_t origin = out_index * stride - pad;
+  return {std::max<int64_t>(0, -origin), std::min<int64_t>(kernel, size - origin)};
+}
+
+// Channel blocks as GCC/Clang vector types: one AVX-512 register (or two AVX2 ones, or four SSE
+// ones where the CPU has less), so each block's sum is held in registers whatever the target.
+typedef float Vector16 __attribute__((vector_size(64)));
+typedef float Vector8 __attribute__((vector_size(32)));
+typedef float Vector1 __attribute__((vector_size(4)));
+
+template <typename V>
+inline V Load(const float* pointer) {
+  V value;
+  __builtin_memcpy(&value, pointer, sizeof(V));
+  return value;
+}
+
+template <typename V>
+inline void Store(float* pointer, V value) {
+  __builtin_memcpy(pointer, &value, sizeof(V));
+}
+
+// Output channels [c, c + lanes) of one output position; the sum stays in registers.
+template <typename V>
+inline void ForwardBlock(const Geometry& g, const float* __restrict x,
+                         const float* __restrict kernel, float* __restrict output, int64_t n,
+                         int64_t row0, int64_t column0, TapRange rows, TapRange columns,
+                         int64_t c) {
+  V sum = {};
+  for (int64_t tap_row = rows.first; tap_row < rows.last; ++tap_row) {
+    for (int64_t tap_column = columns.first; tap_column < columns.last; ++tap_column) {
+      sum += Load<V>(x + g.InputOffset(n, row0 + tap_row, column0 + tap_column) + c) *
+             Load<V>(kernel + (tap_row * g.kernel + tap_column) * g.channels + c);
+    }
+  }
+  Store(output + c, sum);
+}
+
+// Runs block(V{}, c) over the channels in 16-, then 8-, then 1-channel vectors.
+template <typename Block>
+inline void OverChannels(int64_t channels, const Block& block) {
+  int64_t c = 0;
+  for (; c + 16 <= channels; c += 16) block(Vector16{}, c);
+  for (; c + 8 <= channels; c += 8) block(Vector8{}, c);
+  for (; c < channels; ++c) block(Vector1{}, c);
+}
+
 void ForwardRange(const Geometry& g, const float* __restrict x, const float* __restrict kernel,
                   float* __restrict y, int64_t first, int64_t last) {
-  const int64_t channels = g.channels;
   for (int64_t n = first; n < last; ++n) {
     for (int64_t out_row = 0; out_row < g.out_height; ++out_row) {
+      TapRange rows = ValidTaps(out_row, g.stride, g.pad_top, g.height, g.kernel);
+      int64_t row0 = out_row * g.stride - g.pad_top;
       for (int64_t out_column = 0; out_column < g.out_width; ++out_column) {
-        float* __restrict output = y + g.OutputOffset(n, out_row, out_column);
-        std::fill(output, output + channels, 0.0f);
-        for (int64_t tap_row = 0; tap_row < g.kernel; ++tap_row) {
-          int64_t row = out_row * g.stride + tap_row - g.pad_top;
-          if (row < 0 || row >= g.height) continue;
-          for (int64_t tap_column = 0; tap_column < g.kernel; ++tap_column) {
-            int64_t column = out_column * g.stride + tap_column - g.pad_left;
-            if (column < 0 || column >= g.width) continue;
-            const float* __restrict input = x + g.InputOffset(n, row, column);
-            const float* __restrict weight = kernel + (tap_row * g.kernel + tap_column) * channels;
-            for (int64_t c = 0; c < channels; ++c) output[c] += input[c] * weight[c];
-          }
-        }
+        TapRange columns = ValidTaps(out_column, g.stride, g.pad_left, g.width, g.kernel);
+        int64_t column0 = out_column * g.stride - g.pad_left;
+        float* output = y + g.OutputOffset(n, out_row, out_column);
+        OverChannels(g.channels, [&](auto block, int64_t c) {
+          ForwardBlock<decltype(block)>(g, x, kernel, output, n, row0, column0, rows,
+                                               columns, c);
+        });
       }
     }
   }
 }
 
-// One pass over the output gradient: scatter it into the input gradient and accumulate the
-// kernel gradient of this chunk's images into `kernel_grad` (K*K*C floats).
+// For input index `index`: the (tap, output index) pairs whose window covers it.
+std::vector<std::pair<int64_t, int64_t>> Covering(int64_t index, int64_t stride, int64_t pad,
+                                                  int64_t out_size, int64_t kernel) {
+  std::vector<std::pair<int64_t, int64_t>> pairs;
+  for (int64_t tap = 0; tap < kernel; ++tap) {
+    int64_t shifted = index + pad - tap;
+    if (shifted < 0 || shifted % stride != 0 || shifted / stride >= out_size) continue;
+    pairs.emplace_back(tap, shifted / stride);
+  }
+  return pairs;
+}
+
+// Input gradient of channels [c, c + lanes) at one input position, gathered from the outputs
+// that read it (one store per element, the sum in registers).
+template <typename V>
+inline void InputGradientBlock(const Geometry& g, const float* __restrict kernel,
+                               const float* __restrict grad, float* __restrict input_grad,
+                               int64_t n, const std::vector<std::pair<int64_t, int64_t>>& rows,
+                               const std::vector<std::pair<int64_t, int64_t>>& columns,
+                               int64_t c) {
+  V sum = {};
+  for (const auto& [tap_row, out_row] : rows) {
+    for (const auto& [tap_column, out_column] : columns) {
+      sum += Load<V>(grad + g.OutputOffset(n, out_row, out_column) + c) *
+             Load<V>(kernel + (tap_row * g.kernel + tap_column) * g.channels + c);
+    }
+  }
+  Store(input_grad + c, sum);
+}
+
+// Kernel gradient of channels [c, c + lanes) from one output position, into `kernel_grad`.
+template <typename V>
+inline void KernelGradientBlock(const Geometry& g, const float* __restrict x,
+                                const float* __restrict output_grad,
+                                float* __restrict kernel_grad, int64_t n, int64_t row0,
+                                int64_t column0, TapRange rows, TapRange columns, int64_t c) {
+  V gradient = Load<V>(output_grad + c);
+  for (int64_t tap_row = rows.first; tap_row < rows.last; ++tap_row) {
+    for (int64_t tap_column = columns.first; tap_column < columns.last; ++tap_column) {
+      float* weight_grad = kernel_grad + (tap_row * g.kernel + tap_column) * g.channels + c;
+      Store(weight_grad, Load<V>(weight_grad) +
+                             Load<V>(x + g.InputOffset(n, row0 + tap_row, column0 + tap_column) +
+                                     c) * gradient);
+    }
+  }
+}
+
+// The input gradient of this chunk's images (gathered per input position) and their kernel
+// gradient, accumulated into `kernel_grad` (K*K*C floats).
 void BackwardRange(const Geometry& g, const float* __restrict x, const float* __restrict kernel,
                    const float* __restrict grad, float* __restrict input_grad,
                    float* __restrict kernel_grad, int64_t first, int64_t last) {
-  const int64_t channels = g.channels;
-  std::fill(input_grad + g.InputOffset(first, 0, 0), input_grad + g.InputOffset(last, 0, 0), 0.0f);
-  std::fill(kernel_grad, kernel_grad + g.kernel * g.kernel * channels, 0.0f);
+  std::fill(kernel_grad, kernel_grad + g.kernel * g.kernel * g.channels, 0.0f);
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> row_taps, column_taps;
+  for (int64_t row = 0; row < g.height; ++row)
+    row_taps.push_back(Covering(row, g.stride, g.pad_top, g.out_height, g.kernel));
+  for (int64_t column = 0; column < g.width; ++column)
+    column_taps.push_back(Covering(column, g.stride, g.pad_left, g.out_width, g.kernel));
   for (int64_t n = first; n < last; ++n) {
     for (int64_t out_row = 0; out_row < g.out_height; ++out_row) {
+      TapRange rows = ValidTaps(out_row, g.stride, g.pad_top, g.height, g.kernel);
+      int64_t row0 = out_row * g.stride - g.pad_top;
       for (int64_t out_column = 0; out_column < g.out_width; ++out_column) {
-        const float* __restrict output_grad = grad + g.OutputOffset(n, out_row, out_column);
-        for (int64_t tap_row = 0; tap_row < g.kernel; ++tap_row) {
-          int64_t row = out_row * g.stride + tap_row - g.pad_top;
-          if (row < 0 || row >= g.height) continue;
-          for (int64_t tap_column = 0; tap_column < g.kernel; ++tap_column) {
-            int64_t column = out_column * g.stride + tap_column - g.pad_left;
-            if (column < 0 || column >= g.width) continue;
-            int64_t tap = (tap_row * g.kernel + tap_column) * channels;
-            const float* __restrict input = x + g.InputOffset(n, row, column);
-            float* __restrict input_gradient = input_grad + g.InputOffset(n, row, column);
-            const float* __restrict weight = kernel + tap;
-            float* __restrict weight_gradient = kernel_grad + tap;
-            for (int64_t c = 0; c < channels; ++c) {
-              input_gradient[c] += output_grad[c] * weight[c];
-              weight_gradient[c] += input[c] * output_grad[c];
-            }
-          }
-        }
+        TapRange columns = ValidTaps(out_column, g.stride, g.pad_left, g.width, g.kernel);
+        int64_t column0 = out_column * g.stride - g.pad_left;
+        const float* output_grad = grad + g.OutputOffset(n, out_row, out_column);
+        OverChannels(g.channels, [&](auto block, int64_t c) {
+          KernelGradientBlock<decltype(block)>(g, x, output_grad, kernel_grad, n, row0,
+                                                      column0, rows, columns, c);
+        });
+      }
+    }
+    for (int64_t row = 0; row < g.height; ++row) {
+      for (int64_t column = 0; column < g.width; ++column) {
+        float* gradient = input_grad + g.InputOffset(n, row, column);
+        OverChannels(g.channels, [&](auto block, int64_t c) {
+          InputGradientBlock<decltype(block)>(g, kernel, grad, gradient, n,
+                                                     row_taps[row], column_taps[column], c);
+        });
       }
     }
   }
