@@ -27,12 +27,14 @@ import jax.numpy as jnp
 import numpy as np
 
 SOURCES = tuple(Path(__file__).parent / "native" / name
-                for name in ("parallel.h", "depthwise.cc", "batch_norm.cc"))
+                for name in ("parallel.h", "depthwise.cc", "batch_norm.cc", "pointwise.cc"))
 CACHE_ENVIRONMENT = "MNSEARCH_CACHE_DIR"
 _TARGETS = {"mnsearch_depthwise_forward": "MnsearchDepthwiseForward",
             "mnsearch_depthwise_backward": "MnsearchDepthwiseBackward",
             "mnsearch_batch_norm_forward": "MnsearchBatchNormForward",
-            "mnsearch_batch_norm_backward": "MnsearchBatchNormBackward"}
+            "mnsearch_batch_norm_backward": "MnsearchBatchNormBackward",
+            "mnsearch_pointwise_forward": "MnsearchPointwiseForward",
+            "mnsearch_pointwise_backward": "MnsearchPointwiseBackward"}
 ACTIVATIONS = {"identity": 0, "relu": 1, "relu6": 2, "hswish": 3}  # codes of batch_norm.cc
 Pads = tuple[tuple[int, int], tuple[int, int]]
 
@@ -198,3 +200,35 @@ def _batch_norm_backward(epsilon: float, activation: str, residuals: tuple[jax.A
 
 
 _batch_norm.defvjp(_batch_norm_forward, _batch_norm_backward)
+
+
+def pointwise(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """x (..., in) times kernel (in, out): a 1x1 stride-1 convolution, float32."""
+    if reason := unavailable_reason():
+        raise NativeUnavailable(reason)
+    return _pointwise(x, kernel)
+
+
+def _pointwise_call(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    output = jax.ShapeDtypeStruct((*x.shape[:-1], kernel.shape[-1]), x.dtype)
+    return jax.ffi.ffi_call("mnsearch_pointwise_forward", output,
+                            vmap_method="sequential")(x, kernel)
+
+
+_pointwise = jax.custom_vjp(_pointwise_call)
+
+
+def _pointwise_forward(x: jax.Array, kernel: jax.Array) -> tuple[jax.Array, tuple[jax.Array, ...]]:
+    return _pointwise_call(x, kernel), (x, kernel)
+
+
+def _pointwise_backward(residuals: tuple[jax.Array, ...],
+                        grad: jax.Array) -> tuple[jax.Array, jax.Array]:
+    x, kernel = residuals
+    shapes = (jax.ShapeDtypeStruct(x.shape, x.dtype),
+              jax.ShapeDtypeStruct(kernel.shape, kernel.dtype))
+    return jax.ffi.ffi_call("mnsearch_pointwise_backward", shapes, vmap_method="sequential")(
+        x, kernel, grad)
+
+
+_pointwise.defvjp(_pointwise_forward, _pointwise_backward)

@@ -30,11 +30,24 @@ def _explicit_padding(x: jax.Array, padding: str, kernel_size: int, stride: int,
             padding_amounts(padding, kernel_size, stride, width, depthwise))
 
 
+# Above this many weights a 1x1 conv's matmul leaves the native kernel's register tiles and L2,
+# and XLA's cache-blocked GEMM is faster (512x512 and 1024x1024 weights measured 0.9x and 0.45x
+# for the native backward pass; 256x256 and smaller 1.0-1.3x).
+NATIVE_POINTWISE_MAX_WEIGHTS = 65_536
+
+
 def conv(x: jax.Array, kernel: jax.Array, stride: int, padding: str) -> jax.Array:
-    """Dense convolution, NHWC input, HWIO kernel; 1x1 stride-1 convs are plain matmuls."""
+    """Dense convolution, NHWC input, HWIO kernel; 1x1 stride-1 convs are plain matmuls.
+
+    With the native kernels on CPU, small 1x1 convs use mnsearch.native.pointwise: XLA:CPU
+    transposes activations for their weight gradients and runs few-channel matmuls slowly.
+    """
     kernel_size = kernel.shape[0]
     if kernel_size == 1 and stride == 1:
-        return jnp.einsum("nhwc,cd->nhwd", x, kernel[0, 0])
+        weights = kernel[0, 0]
+        if weights.size <= NATIVE_POINTWISE_MAX_WEIGHTS and _use_native(x, weights):
+            return native.pointwise(x, weights)
+        return jnp.einsum("nhwc,cd->nhwd", x, weights)
     return jax.lax.conv_general_dilated(
         x, kernel, (stride, stride), _explicit_padding(x, padding, kernel_size, stride, False),
         dimension_numbers=_DIMENSIONS)
@@ -70,8 +83,10 @@ def _warn_native_unavailable(reason: str) -> None:
                   RuntimeWarning, stacklevel=3)
 
 
-def _use_native(x: jax.Array) -> bool:
-    return x.dtype == jnp.float32 and depthwise_implementation() == "native"
+def _use_native(*arrays: jax.Array) -> bool:
+    """The native kernels are float32 only: bf16 compute takes XLA's ops."""
+    return (all(array.dtype == jnp.float32 for array in arrays)
+            and depthwise_implementation() == "native")
 
 
 def depthwise_conv(x: jax.Array, kernel: jax.Array, stride: int, padding: str,
@@ -83,7 +98,7 @@ def depthwise_conv(x: jax.Array, kernel: jax.Array, stride: int, padding: str,
     kernel_size, channels = kernel.shape[0], kernel.shape[-1]
     pads = _explicit_padding(x, padding, kernel_size, stride, True)
     chosen = implementation or depthwise_implementation()
-    if chosen == "native" and x.dtype == jnp.float32 and kernel.dtype == jnp.float32:
+    if chosen == "native" and x.dtype == kernel.dtype == jnp.float32:
         return native.depthwise(x, kernel, stride, pads)
     if chosen in ("native", "shifted"):
         return _shifted_depthwise(x, kernel, stride, pads)
@@ -192,7 +207,7 @@ def batch_norm_activation(x: jax.Array, scale: jax.Array, bias: jax.Array, epsil
     this backward pass measured 1.02–1.09× (V1 α=0.25, 28 px) and 1.04–1.26× (V2 α=0.5, 32 px)
     the training step's images/s of nnx.BatchNorm's autodiff, interleaved in one process.
     """
-    if _use_native(x) and os.environ.get("MNSEARCH_NATIVE_BN", "1") == "1":
+    if _use_native(x):
         return native.batch_norm_activation(x, scale, bias, epsilon, activation)
     return _batch_norm_activation(x, scale, bias, epsilon, activation)
 

@@ -9,7 +9,13 @@ from flax import nnx
 from mnsearch import native
 from mnsearch.families import preset
 from mnsearch.model import build, eval_view
-from mnsearch.ops import activate, batch_norm_activation, depthwise_conv, depthwise_implementation
+from mnsearch.ops import (
+    activate,
+    batch_norm_activation,
+    conv,
+    depthwise_conv,
+    depthwise_implementation,
+)
 
 FAST_PATHS = ["native", "shifted"]
 
@@ -89,18 +95,25 @@ def test_a_compiler_error_is_reported_not_hidden(monkeypatch, tmp_path):
     assert list((tmp_path / "native").iterdir()) == []  # nothing half-written
 
 
+@pytest.mark.parametrize("implementation", FAST_PATHS)
 @pytest.mark.parametrize("activation", ["relu", "relu6", "hswish", "identity"])
-def test_fused_batch_norm_equals_flax_batch_norm(activation):
-    """Outputs, statistics and gradients (x, scale, bias) of nnx.BatchNorm + activation."""
+def test_fused_batch_norm_equals_flax_batch_norm(monkeypatch, implementation, activation):
+    """Outputs, statistics and gradients (x, scale, bias) of nnx.BatchNorm + activation.
+
+    `native` runs mnsearch.native's kernels, `shifted` the XLA custom_vjp; 21 channels cover
+    the native loops' 16-, 8- and 1-channel blocks.
+    """
+    monkeypatch.setenv("MNSEARCH_DEPTHWISE", implementation)
+    channels = 21
     keys = jax.random.split(jax.random.key(2), 6)
-    x = 2.0 * jax.random.normal(keys[0], (4, 5, 5, 6)) + 0.5
-    scale = 1.0 + 0.3 * jax.random.normal(keys[1], (6,))
-    bias = 0.3 * jax.random.normal(keys[2], (6,))
-    cotangents = (jax.random.normal(keys[3], x.shape), jax.random.normal(keys[4], (6,)),
-                  jax.random.normal(keys[5], (6,)))
+    x = 2.0 * jax.random.normal(keys[0], (4, 5, 5, channels)) + 0.5
+    scale = 1.0 + 0.3 * jax.random.normal(keys[1], (channels,))
+    bias = 0.3 * jax.random.normal(keys[2], (channels,))
+    cotangents = (jax.random.normal(keys[3], x.shape), jax.random.normal(keys[4], (channels,)),
+                  jax.random.normal(keys[5], (channels,)))
 
     def reference(x, scale, bias):
-        norm = nnx.BatchNorm(6, epsilon=1e-3, momentum=0.0, rngs=nnx.Rngs(0))
+        norm = nnx.BatchNorm(channels, epsilon=1e-3, momentum=0.0, rngs=nnx.Rngs(0))
         norm.scale[...], norm.bias[...] = scale, bias
         y = activate(norm(x), activation)
         # nnx.BatchNorm stops the statistics' gradient; the fused op differentiates them.
@@ -119,3 +132,41 @@ def test_fused_batch_norm_equals_flax_batch_norm(activation):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     for got, want in zip(actual_vjp(cotangents), expected_vjp(cotangents), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("rows, inner, columns", [
+    (1, 3, 17), (37, 8, 48), (300, 13, 5), (24, 96, 40), (9, 1, 1),
+])
+def test_native_pointwise_equals_a_matmul(rows, inner, columns):
+    """Values and both gradients, for row/column counts off the 8x16 register tiles and for
+    inputs wide enough (96) that the weight gradient is split over input channels."""
+    keys = jax.random.split(jax.random.key(3), 3)
+    x = jax.random.normal(keys[0], (rows, 1, 1, inner))
+    kernel = jax.random.normal(keys[1], (inner, columns))
+    cotangent = jax.random.normal(keys[2], (rows, 1, 1, columns))
+
+    def loss(function, x, kernel):
+        return jnp.vdot(function(x, kernel), cotangent)
+
+    def matmul(x, kernel):
+        return jnp.einsum("nhwc,cd->nhwd", x, kernel, precision="highest")
+
+    np.testing.assert_allclose(jax.jit(native.pointwise)(x, kernel), matmul(x, kernel),
+                               rtol=1e-5, atol=1e-5)
+    gradient = jax.jit(jax.grad(loss, (1, 2)), static_argnums=0)
+    for got, want in zip(gradient(native.pointwise, x, kernel), gradient(matmul, x, kernel),
+                         strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+
+
+def test_large_pointwise_convs_stay_on_xla(monkeypatch):
+    """Above NATIVE_POINTWISE_MAX_WEIGHTS the 1x1 conv is XLA's dot, below it the native call."""
+    monkeypatch.delenv("MNSEARCH_DEPTHWISE", raising=False)
+    x = jnp.ones((2, 2, 2, 512), jnp.float32)
+
+    def program(columns):
+        kernel = jnp.ones((1, 1, 512, columns), jnp.float32)
+        return str(jax.make_jaxpr(lambda x, kernel: conv(x, kernel, 1, "same"))(x, kernel))
+
+    assert "mnsearch_pointwise_forward" in program(128)  # 65,536 weights
+    assert "mnsearch_pointwise_forward" not in program(129) and "dot_general" in program(129)
