@@ -6,6 +6,8 @@ Command (needs the `bench` extra: `.venv/bin/pip install -e '.[bench]'`):
 
 Both frameworks train the same spec (built from mnsearch's layer plan, so widths, SE, h-swish
 and residuals agree), batch 128, in the same process, alternating, so machine noise hits both;
+the script re-runs itself under tcmalloc as the `mnsearch` command does (mnsearch.allocator),
+which is also the allocator PyTorch's CPU performance guide recommends;
 mnsearch steps with its training default (AdamW, weight decay, label smoothing), PyTorch with
 SGD + momentum, so the comparison slightly favours PyTorch. Run it on an otherwise idle
 machine: PyTorch's OpenMP threads lose far more than XLA's pool when the cores are shared.
@@ -19,12 +21,14 @@ import argparse
 import csv
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from mnsearch.allocator import active_allocator, restart_with_tcmalloc
 from mnsearch.arch import ArchSpec
 from mnsearch.benchmark import throughput
 from mnsearch.families import preset
@@ -119,6 +123,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--out", default="experiments/results")
     args = parser.parse_args()
+    restart_with_tcmalloc(sys.argv)
+    print(f"allocator: {active_allocator()}")
     torch.set_num_threads(os.cpu_count() or 1)
     rows = []
     print("| net | α | input | mnsearch img/s | PyTorch CL img/s | ratio |")

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from rich.console import Console
 from rich.table import Table
 
+from mnsearch.allocator import restart_with_tcmalloc
 from mnsearch.cli_export import add_export_parser, add_latency_parser
 from mnsearch.cli_results import add_dashboard_parser, add_report_parser
 from mnsearch.cli_sweep import add_sweep_parser
@@ -128,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `mnsearch` console script."""
     args = build_parser().parse_args(argv)
     try:
+        if argv is None:  # the console script, not a library call: see mnsearch.allocator
+            restart_with_tcmalloc(["-m", "mnsearch", *sys.argv[1:]])
         return args.handler(args)
     except MnsearchError as error:
         print(f"mnsearch {args.command}: error: {error}", file=sys.stderr)

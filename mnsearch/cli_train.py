@@ -65,6 +65,7 @@ def add_bench_parser(commands: Any, add_arch_arguments: Any) -> None:
 
 
 def bench_command(args: argparse.Namespace) -> int:
+    from mnsearch.allocator import active_allocator
     from mnsearch.benchmark import throughput
     from mnsearch.ops import depthwise_implementation
 
@@ -74,12 +75,14 @@ def bench_command(args: argparse.Namespace) -> int:
     rate = throughput(spec, args.batch_size, args.mode, args.steps)
     result = {"name": spec.name, "alpha": spec.alpha, "resolution": spec.resolution,
               "batch_size": args.batch_size, "mode": args.mode,
-              "depthwise": depthwise_implementation(), "images_per_second": rate}
+              "depthwise": depthwise_implementation(), "allocator": active_allocator(),
+              "images_per_second": rate}
     if args.json:
         print(json.dumps(result))
     else:
         print(f"{spec.name} α={spec.alpha:g} {spec.resolution}px batch {args.batch_size} "
-              f"{args.mode}: {rate:,.1f} images/s (depthwise: {result['depthwise']})")
+              f"{args.mode}: {rate:,.1f} images/s (depthwise: {result['depthwise']}, "
+              f"allocator: {result['allocator']})")
     return 0
 
 
