@@ -1,13 +1,15 @@
-"""The depthwise convolution as native XLA:CPU kernels (XLA FFI), compiled on first use.
+"""Native XLA:CPU kernels (XLA FFI): depthwise conv, BN + activation, small 1x1 convs.
 
 XLA:CPU lowers a grouped convolution and its gradients 3-5x slower than K*K shifted
-multiply-adds, and the shifted sum itself becomes dozens of small fused loops per layer: the
-depthwise layers took about half of a V2 training step's kernel time (experiments/
-profile_step.py). `native/depthwise.cc` computes the forward sum in one pass and both gradients
-in one more. It is compiled here with the machine's C++ compiler against the XLA FFI headers
-that jaxlib ships (no build step at install time, no binary in the package), cached per source,
-jax version and CPU, and registered with XLA on first use, never at import. Without a compiler
-`available()` is False and mnsearch.ops uses the shifted sum, which computes the same values.
+multiply-adds; the shifted sum itself becomes dozens of small fused loops per layer; BatchNorm
+becomes one pass over the activation per statistic and per backward sum; and few-channel
+matmuls get transposed activations and run far below the machine's speed. The C++ in
+`native/` does each in one or two passes, in vector registers, on XLA's intra-op threads
+(README, "CPU speed"). It is compiled here with the machine's C++ compiler against the XLA FFI
+headers that jaxlib ships (no build step at install time, no binary in the package), cached per
+source, jax version, compiler and CPU, and registered with XLA on first use, never at import.
+Without a compiler `unavailable_reason()` says why, and mnsearch.ops uses XLA's ops, which
+compute the same values.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 `depthwise_conv` is the single depthwise convolution of the package: its speed decides training
 speed on CPU (../shared/reference/measured.md), so alternative lowerings belong here and nowhere
-else. Padding comes from `mnsearch.arch.padding_amounts`, the rule the cost model uses too.
+else. On CPU the depthwise conv, BN + activation and small 1x1 convs call mnsearch.native's
+kernels; `depthwise_implementation()` is the one switch. Padding comes from
+`mnsearch.arch.padding_amounts`, the rule the cost model uses too.
 """
 
 from __future__ import annotations
