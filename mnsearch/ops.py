@@ -81,8 +81,8 @@ def depthwise_implementation() -> str:
 
 @functools.cache
 def _warn_native_unavailable(reason: str) -> None:
-    warnings.warn(f"native depthwise kernels unavailable, using the slower shifted sum: {reason}",
-                  RuntimeWarning, stacklevel=3)
+    warnings.warn(f"native CPU kernels unavailable, using XLA's slower ops (shifted depthwise "
+                  f"sum): {reason}", RuntimeWarning, stacklevel=3)
 
 
 def _use_native(*arrays: jax.Array) -> bool:

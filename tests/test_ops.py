@@ -72,7 +72,7 @@ def test_without_a_compiler_cpu_falls_back_to_the_shifted_sum(monkeypatch, tmp_p
     """No compiler: `auto` warns and uses the shifted sum; an explicit `native` says why not."""
     monkeypatch.setattr(native, "_register", lambda: "no C++ compiler found (...)")
     monkeypatch.delenv("MNSEARCH_DEPTHWISE", raising=False)
-    with pytest.warns(RuntimeWarning, match="shifted sum: no C\\+\\+ compiler"):
+    with pytest.warns(RuntimeWarning, match="shifted depthwise sum\\): no C\\+\\+ compiler"):
         assert depthwise_implementation() == "shifted"
     monkeypatch.setenv("MNSEARCH_DEPTHWISE", "native")
     with pytest.raises(native.NativeUnavailable, match="native: no C"):
