@@ -29,7 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 
 SOURCES = tuple(Path(__file__).parent / "native" / name
-                for name in ("parallel.h", "depthwise.cc", "batch_norm.cc", "pointwise.cc"))
+                for name in ("parallel.h", "vectors.h", "depthwise.cc", "batch_norm.cc",
+                             "pointwise.cc"))
 CACHE_ENVIRONMENT = "MNSEARCH_CACHE_DIR"
 _TARGETS = {"mnsearch_depthwise_forward": "MnsearchDepthwiseForward",
             "mnsearch_depthwise_backward": "MnsearchDepthwiseBackward",

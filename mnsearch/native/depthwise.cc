@@ -13,12 +13,16 @@
 #include <vector>
 
 #include "parallel.h"
+#include "vectors.h"
 
 namespace {
 
 using mnsearch::ChunkCount;
 using mnsearch::ChunkRange;
+using mnsearch::Load;
+using mnsearch::OverVectorBlocks;
 using mnsearch::ParallelFor;
+using mnsearch::Store;
 namespace ffi = xla::ffi;
 
 struct Geometry {
@@ -44,24 +48,6 @@ inline TapRange ValidTaps(int64_t out_index, int64_t stride, int64_t pad, int64_
   return {std::max<int64_t>(0, -origin), std::min<int64_t>(kernel, size - origin)};
 }
 
-// Channel blocks as GCC/Clang vector types: one AVX-512 register (or two AVX2 ones, or four SSE
-// ones where the CPU has less), so each block's sum is held in registers whatever the target.
-typedef float Vector16 __attribute__((vector_size(64)));
-typedef float Vector8 __attribute__((vector_size(32)));
-typedef float Vector1 __attribute__((vector_size(4)));
-
-template <typename V>
-inline V Load(const float* pointer) {
-  V value;
-  __builtin_memcpy(&value, pointer, sizeof(V));
-  return value;
-}
-
-template <typename V>
-inline void Store(float* pointer, V value) {
-  __builtin_memcpy(pointer, &value, sizeof(V));
-}
-
 // Output channels [c, c + lanes) of one output position; the sum stays in registers.
 template <typename V>
 inline void ForwardBlock(const Geometry& g, const float* __restrict x,
@@ -78,15 +64,6 @@ inline void ForwardBlock(const Geometry& g, const float* __restrict x,
   Store(output + c, sum);
 }
 
-// Runs block(V{}, c) over the channels in 16-, then 8-, then 1-channel vectors.
-template <typename Block>
-inline void OverChannels(int64_t channels, const Block& block) {
-  int64_t c = 0;
-  for (; c + 16 <= channels; c += 16) block(Vector16{}, c);
-  for (; c + 8 <= channels; c += 8) block(Vector8{}, c);
-  for (; c < channels; ++c) block(Vector1{}, c);
-}
-
 void ForwardRange(const Geometry& g, const float* __restrict x, const float* __restrict kernel,
                   float* __restrict y, int64_t first, int64_t last) {
   for (int64_t n = first; n < last; ++n) {
@@ -97,7 +74,7 @@ void ForwardRange(const Geometry& g, const float* __restrict x, const float* __r
         TapRange columns = ValidTaps(out_column, g.stride, g.pad_left, g.width, g.kernel);
         int64_t column0 = out_column * g.stride - g.pad_left;
         float* output = y + g.OutputOffset(n, out_row, out_column);
-        OverChannels(g.channels, [&](auto block, int64_t c) {
+        OverVectorBlocks(g.channels, [&](auto block, int64_t c) {
           ForwardBlock<decltype(block)>(g, x, kernel, output, n, row0, column0, rows,
                                                columns, c);
         });
@@ -172,7 +149,7 @@ void BackwardRange(const Geometry& g, const float* __restrict x, const float* __
         TapRange columns = ValidTaps(out_column, g.stride, g.pad_left, g.width, g.kernel);
         int64_t column0 = out_column * g.stride - g.pad_left;
         const float* output_grad = grad + g.OutputOffset(n, out_row, out_column);
-        OverChannels(g.channels, [&](auto block, int64_t c) {
+        OverVectorBlocks(g.channels, [&](auto block, int64_t c) {
           KernelGradientBlock<decltype(block)>(g, x, output_grad, kernel_grad, n, row0,
                                                       column0, rows, columns, c);
         });
@@ -181,7 +158,7 @@ void BackwardRange(const Geometry& g, const float* __restrict x, const float* __
     for (int64_t row = 0; row < g.height; ++row) {
       for (int64_t column = 0; column < g.width; ++column) {
         float* gradient = input_grad + g.InputOffset(n, row, column);
-        OverChannels(g.channels, [&](auto block, int64_t c) {
+        OverVectorBlocks(g.channels, [&](auto block, int64_t c) {
           InputGradientBlock<decltype(block)>(g, kernel, grad, gradient, n,
                                                      row_taps[row], column_taps[column], c);
         });

@@ -13,37 +13,18 @@
 #include <vector>
 
 #include "parallel.h"
+#include "vectors.h"
 
 namespace {
 
 using mnsearch::ChunkCount;
 using mnsearch::ChunkRange;
+using mnsearch::Load;
+using mnsearch::OverVectorBlocks;
 using mnsearch::ParallelFor;
+using mnsearch::Store;
+using mnsearch::Vector16;
 namespace ffi = xla::ffi;
-
-typedef float Vector16 __attribute__((vector_size(64)));
-typedef float Vector8 __attribute__((vector_size(32)));
-typedef float Vector1 __attribute__((vector_size(4)));
-
-template <typename V>
-inline V Load(const float* pointer) {
-  V value;
-  __builtin_memcpy(&value, pointer, sizeof(V));
-  return value;
-}
-
-template <typename V>
-inline void Store(float* pointer, V value) {
-  __builtin_memcpy(pointer, &value, sizeof(V));
-}
-
-template <typename Block>
-inline void OverColumns(int64_t columns, const Block& block) {
-  int64_t c = 0;
-  for (; c + 16 <= columns; c += 16) block(Vector16{}, c);
-  for (; c + 8 <= columns; c += 8) block(Vector8{}, c);
-  for (; c < columns; ++c) block(Vector1{}, c);
-}
 
 // out[r, c:c+lanes] = a[r, :] b[:, c:c+lanes] for kRows rows starting at `row`.
 template <int64_t kRows, typename V>
@@ -85,12 +66,12 @@ void ProductRows(const float* a, const float* b, float* out, int64_t first, int6
   for (; row + 8 <= last; row += 8) {
     int64_t c = 0;
     for (; c + 32 <= columns; c += 32) WideProductTile(a, b, out, row, inner, columns, c);
-    OverColumns(columns - c, [&](auto block, int64_t offset) {
+    OverVectorBlocks(columns - c, [&](auto block, int64_t offset) {
       ProductTile<8, decltype(block)>(a, b, out, row, inner, columns, c + offset);
     });
   }
   for (; row < last; ++row) {
-    OverColumns(columns, [&](auto block, int64_t c) {
+    OverVectorBlocks(columns, [&](auto block, int64_t c) {
       ProductTile<1, decltype(block)>(a, b, out, row, inner, columns, c);
     });
   }
@@ -117,12 +98,12 @@ inline void TransposedTile(const float* __restrict a, const float* __restrict b,
 void TransposedProductRows(const float* a, const float* b, float* sums, int64_t first,
                            int64_t last, int64_t inner, int64_t columns, int64_t i0, int64_t i1) {
   for (; i0 + 8 <= i1; i0 += 8) {
-    OverColumns(columns, [&](auto block, int64_t c) {
+    OverVectorBlocks(columns, [&](auto block, int64_t c) {
       TransposedTile<8, decltype(block)>(a, b, sums, first, last, inner, columns, i0, c);
     });
   }
   for (; i0 < i1; ++i0) {
-    OverColumns(columns, [&](auto block, int64_t c) {
+    OverVectorBlocks(columns, [&](auto block, int64_t c) {
       TransposedTile<1, decltype(block)>(a, b, sums, first, last, inner, columns, i0, c);
     });
   }
