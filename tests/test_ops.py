@@ -26,9 +26,10 @@ FAST_PATHS = ["native", "shifted"]
     (5, 1, 6, "symmetric"), (3, 2, 7, "keras_v1"), (3, 2, 1, "same"), (5, 2, 2, "same"),
 ])
 def test_fast_depthwise_equals_lax_conv(implementation, kernel_size, stride, size, padding):
+    """29 channels cover the native kernels' 16-, 8- and 1-channel blocks."""
     keys = jax.random.split(jax.random.key(0), 2)
-    x = jax.random.normal(keys[0], (2, size, size, 5))
-    kernel = jax.random.normal(keys[1], (kernel_size, kernel_size, 5))
+    x = jax.random.normal(keys[0], (2, size, size, 29))
+    kernel = jax.random.normal(keys[1], (kernel_size, kernel_size, 29))
 
     def loss(x, kernel, implementation):
         out = depthwise_conv(x, kernel, stride, padding, implementation)
@@ -68,7 +69,7 @@ def test_implementation_choice(monkeypatch):
         depthwise_implementation()
 
 
-def test_without_a_compiler_cpu_falls_back_to_the_shifted_sum(monkeypatch, tmp_path):
+def test_without_a_compiler_cpu_falls_back_to_the_shifted_sum(monkeypatch):
     """No compiler: `auto` warns and uses the shifted sum; an explicit `native` says why not."""
     monkeypatch.setattr(native, "_register", lambda: "no C++ compiler found (...)")
     monkeypatch.delenv("MNSEARCH_DEPTHWISE", raising=False)
