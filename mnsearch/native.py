@@ -28,6 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mnsearch.errors import MnsearchError
+
 SOURCES = tuple(Path(__file__).parent / "native" / name
                 for name in ("parallel.h", "vectors.h", "depthwise.cc", "batch_norm.cc",
                              "pointwise.cc"))
@@ -42,7 +44,7 @@ ACTIVATIONS = {"identity": 0, "relu": 1, "relu6": 2, "hswish": 3}  # codes of ba
 Pads = tuple[tuple[int, int], tuple[int, int]]
 
 
-class NativeUnavailable(RuntimeError):
+class NativeUnavailable(MnsearchError):
     """The native kernels cannot be built or loaded here; the message says why and what helps."""
 
 
@@ -92,8 +94,9 @@ def library_path() -> Path:
         built = Path(scratch) / target.name
         result = subprocess.run(_compile_command(compiler, built), capture_output=True, text=True)
         if result.returncode != 0:
-            raise NativeUnavailable(f"compiling {SOURCES[0].parent} with {compiler} failed: "
-                                    f"{result.stderr.strip()[-2000:]}")
+            raise NativeUnavailable(f"compiling {SOURCES[0].parent} with {compiler} failed "
+                                    f"(exit {result.returncode}): "
+                                    f"{result.stderr.strip()[-2000:] or 'no message'}")
         os.replace(built, target)  # atomic: concurrent workers never load a half-written file
     return target
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 import functools
 import os
 import warnings
-from functools import partial
 
 import jax
 import jax.numpy as jnp
 
 from mnsearch import native
+from mnsearch.errors import MnsearchError
 from mnsearch.plan import padding_amounts
 
 _DIMENSIONS = ("NHWC", "HWIO", "NHWC")
@@ -65,7 +65,7 @@ def depthwise_implementation() -> str:
     """
     choice = os.environ.get(DEPTHWISE_ENVIRONMENT, "auto")
     if choice not in DEPTHWISE_IMPLEMENTATIONS:
-        raise ValueError(f"{DEPTHWISE_ENVIRONMENT}='{choice}' is not one of "
+        raise MnsearchError(f"{DEPTHWISE_ENVIRONMENT}='{choice}' is not one of "
                          f"{', '.join(DEPTHWISE_IMPLEMENTATIONS)}")
     if choice == "native" and (reason := native.unavailable_reason()):
         raise native.NativeUnavailable(f"{DEPTHWISE_ENVIRONMENT}=native: {reason}")
@@ -132,7 +132,7 @@ def _shifted_sum(x: jax.Array, kernel: jax.Array, stride: int, pads: Pads) -> ja
     return total
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def _shifted_depthwise(x: jax.Array, kernel: jax.Array, stride: int, pads: Pads) -> jax.Array:
     """`_shifted_sum` with a hand-written backward pass that saves only x as residual.
 

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from mnsearch import native
 from mnsearch.cli import main
 from mnsearch.families import preset
 from mnsearch.specfile import load_spec, save_spec
@@ -85,3 +86,20 @@ def test_bench_json_reports_images_per_second(capsys, mode):
                    "--batch-size", "8", "--steps", "2", "--mode", mode, "--json")
     assert isinstance(result["images_per_second"], float) and result["images_per_second"] > 0
     assert result["mode"] == mode and result["depthwise"] == "native"
+
+
+@pytest.mark.parametrize("choice, message", [
+    ("bogus", "MNSEARCH_DEPTHWISE='bogus' is not one of auto, native, shifted, lax"),
+    ("native", "MNSEARCH_DEPTHWISE=native: compiling "),
+])
+def test_bad_kernel_choice_is_one_line_and_exit_2(monkeypatch, tmp_path, capsys, choice,
+                                                  message):
+    """A bad MNSEARCH_DEPTHWISE, or `native` where the kernels cannot be compiled."""
+    monkeypatch.setenv("MNSEARCH_DEPTHWISE", choice)
+    monkeypatch.setattr(native, "_register", lambda: "compiling mnsearch/native with false "
+                                                      "failed (exit 1): no message")
+    assert main(["bench", "v1", "--alpha", "0.25", "--resolution", "32", "--in-channels", "1",
+                 "--classes", "2", "--batch-size", "2", "--steps", "1"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("mnsearch bench: error: ") and message in error
+    assert "\n" not in error

@@ -17,6 +17,7 @@
 
 namespace {
 
+using mnsearch::AddChunksInOrder;
 using mnsearch::ChunkCount;
 using mnsearch::ChunkRange;
 using mnsearch::ParallelFor;
@@ -145,9 +146,8 @@ void ChunkedSums(ffi::ThreadPool& pool, int64_t rows, int64_t channels, int64_t 
       for (int64_t i = 0; i < width; ++i) chunk_sums[i] += block[i];
     }
   });
-  totals->assign(width, 0.0);
-  for (int64_t chunk = 0; chunk < chunks; ++chunk)
-    for (int64_t i = 0; i < width; ++i) (*totals)[i] += partial[chunk * width + i];
+  totals->resize(width);
+  AddChunksInOrder(partial, chunks, width, totals->data());
 }
 
 template <typename Rows>

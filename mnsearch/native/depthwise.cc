@@ -17,6 +17,7 @@
 
 namespace {
 
+using mnsearch::AddChunksInOrder;
 using mnsearch::ChunkCount;
 using mnsearch::ChunkRange;
 using mnsearch::Load;
@@ -221,12 +222,7 @@ ffi::Error Backward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<f
     BackwardRange(g, input, weights, output_grad, input_gradient, partial.data() + chunk * taps,
                   first, last);
   });
-  float* kernel_gradient = kernel_grad->typed_data();
-  std::copy(partial.begin(), partial.begin() + taps, kernel_gradient);
-  for (int64_t chunk = 1; chunk < chunks; ++chunk) {
-    const float* values = partial.data() + chunk * taps;
-    for (int64_t i = 0; i < taps; ++i) kernel_gradient[i] += values[i];
-  }
+  AddChunksInOrder(partial, chunks, taps, kernel_grad->typed_data());
   return ffi::Error::Success();
 }
 

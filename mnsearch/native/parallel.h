@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "xla/ffi/api/ffi.h"
 
@@ -54,6 +55,16 @@ inline int64_t ChunkCount(ffi::ThreadPool& pool, int64_t batch) {
 inline void ChunkRange(int64_t chunk, int64_t chunks, int64_t batch, int64_t* first, int64_t* last) {
   *first = batch * chunk / chunks;
   *last = batch * (chunk + 1) / chunks;
+}
+
+// totals[i] = the sum over chunks, in chunk order, of partial[chunk * size + i]: per-thread
+// partial sums reduced the same way whichever thread computed which chunk.
+template <typename Total>
+inline void AddChunksInOrder(const std::vector<float>& partial, int64_t chunks, int64_t size,
+                             Total* totals) {
+  std::fill(totals, totals + size, Total(0));
+  for (int64_t chunk = 0; chunk < chunks; ++chunk)
+    for (int64_t i = 0; i < size; ++i) totals[i] += partial[chunk * size + i];
 }
 
 }  // namespace mnsearch

@@ -17,6 +17,7 @@
 
 namespace {
 
+using mnsearch::AddChunksInOrder;
 using mnsearch::ChunkCount;
 using mnsearch::ChunkRange;
 using mnsearch::Load;
@@ -133,8 +134,7 @@ void TransposedProduct(ffi::ThreadPool& pool, const float* a, const float* b, fl
     TransposedProductRows(a, b, partial.data() + chunk * size, first, last, inner, columns, 0,
                           inner);
   });
-  for (int64_t chunk = 0; chunk < chunks; ++chunk)
-    for (int64_t i = 0; i < size; ++i) result[i] += partial[chunk * size + i];
+  AddChunksInOrder(partial, chunks, size, result);
 }
 
 void Product(ffi::ThreadPool& pool, const float* a, const float* b, float* out, int64_t rows,
