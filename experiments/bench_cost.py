@@ -11,7 +11,7 @@ import sys
 import time
 
 from mnsearch.cost import cost
-from mnsearch.families import PRESETS, preset
+from mnsearch.spec.families import PRESETS, preset
 
 
 def _per_second(function, seconds: float = 0.5) -> float:

@@ -2,7 +2,7 @@
 
     .venv/bin/python experiments/bench_dashboard.py [--trials 10000] [--repeats 3]
 
-Builds a synthetic study (`mnsearch.synthetic`: real V1/V2/V3-Small specs and costs, made-up
+Builds a synthetic study (`mnsearch.testing.synthetic`: real V1/V2/V3-Small specs and costs, made-up
 accuracies) in a temporary journal file, starts `mnsearch dashboard` on it as a subprocess,
 then loads the page in headless chromium (Debian's, driven by Playwright) and reads
 `performance.now()` — milliseconds since the navigation started, measured by the browser — once
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import optuna
 
-from mnsearch.storage import open_storage
-from mnsearch.synthetic import synthetic_study
+from mnsearch.search.storage import open_storage
+from mnsearch.testing.synthetic import synthetic_study
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -6,7 +6,7 @@ Command (needs the `bench` extra: `.venv/bin/pip install -e '.[bench]'`):
 
 Both frameworks train the same spec (built from mnsearch's layer plan, so widths, SE, h-swish
 and residuals agree), batch 128, in the same process, alternating, so machine noise hits both;
-the script re-runs itself under tcmalloc as the `mnsearch` command does (mnsearch.allocator),
+the script re-runs itself under tcmalloc as the `mnsearch` command does (mnsearch.cli.allocator),
 which is also the allocator PyTorch's CPU performance guide recommends;
 mnsearch steps with its training default (AdamW, weight decay, label smoothing), PyTorch with
 SGD + momentum, so the comparison slightly favours PyTorch. Run it on an otherwise idle
@@ -28,11 +28,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mnsearch.allocator import active_allocator, restart_with_tcmalloc
-from mnsearch.arch import ArchSpec
-from mnsearch.benchmark import throughput
-from mnsearch.families import preset
-from mnsearch.plan import layer_plan
+from mnsearch.cli.allocator import active_allocator, restart_with_tcmalloc
+from mnsearch.spec.arch import ArchSpec
+from mnsearch.spec.families import preset
+from mnsearch.spec.plan import layer_plan
+from mnsearch.train.benchmark import throughput
 
 ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hswish": nn.Hardswish,
                "identity": nn.Identity}

@@ -19,9 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from mnsearch.families import preset
-from mnsearch.model import build
-from mnsearch.train import TrainConfig, _loss, make_optimizer
+from mnsearch.nn.model import build
+from mnsearch.spec.families import preset
+from mnsearch.train.loop import TrainConfig, _loss, make_optimizer
 
 _FUSION = "LIBRARY_FUSION_TYPE_"
 VARIANTS: dict[str, dict[str, object]] = {

@@ -6,7 +6,7 @@ Command (about 2 × the space's grid time on 2 cores):
         [--epochs 8] [--subset 2000] [--min-dominating 1] [--reuse-full] [--out experiments/results]
 
 Runs the space's grid on fresh journal storages — every trial at the full budget, then with the
-early-stopping rule of `mnsearch.rungs` — and reports the final hypervolume of each (same
+early-stopping rule of `search.early_stopping` — and reports the final hypervolume of each (same
 normalisation: Mult-Adds divided by the largest Mult-Adds of the grid) and the training compute
 (epochs trained, and seconds). `--reuse-full` takes the full-budget run from
 OUT/NAME-full-budget/trials.csv when it is there (training is deterministic for a seed, so a
@@ -26,11 +26,11 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 
-from mnsearch.results import completed, study_hypervolume, trained
-from mnsearch.rungs import MIN_DOMINATING
-from mnsearch.search import SweepOptions
-from mnsearch.space import load_space
-from mnsearch.sweep import run_sweep
+from mnsearch.cli.sweep_display import sweep_and_write
+from mnsearch.results.frames import completed, study_hypervolume, trained
+from mnsearch.search.early_stopping import MIN_DOMINATING
+from mnsearch.search.space import load_space
+from mnsearch.search.worker import SweepOptions
 
 
 def _measure(trials_csv: Path) -> dict[str, float]:
@@ -46,7 +46,7 @@ def _measure(trials_csv: Path) -> dict[str, float]:
 def _run(space_path: str, options: SweepOptions, console: Console, out: Path) -> float:
     """Run one grid sweep into `out`; returns its wall time in seconds."""
     started = time.time()
-    run_sweep(space_path, options, console, out=out)
+    sweep_and_write(space_path, options, console, out=out)
     return time.time() - started
 
 

@@ -6,7 +6,7 @@
 Training is deterministic for a seed, so the validation curve a trial records in a full-budget
 sweep is, epoch for epoch, the curve it would have recorded before being stopped (checked on the
 paper grid: every stopped trial's curve is a prefix of its full-budget curve). Replaying
-`mnsearch.rungs.should_stop` in the order one worker runs a grid — cheapest first —
+`mnsearch.search.early_stopping.should_stop` in the order one worker runs a grid — cheapest first —
 therefore tells which trials a real `--jobs 1` sweep stops, at which rung, in
 milliseconds instead of a sweep's half hour. Compute is reported as epochs and as seconds (each
 trial's full-budget seconds × epochs trained / budget). `experiments/multifidelity.py` then
@@ -21,8 +21,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from mnsearch.results import study_hypervolume
-from mnsearch.rungs import should_stop
+from mnsearch.results.frames import study_hypervolume
+from mnsearch.search.early_stopping import should_stop
 
 
 def replay(frame: pd.DataFrame, min_dominating: int) -> np.ndarray:

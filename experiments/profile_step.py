@@ -3,10 +3,10 @@
 Command: .venv/bin/python experiments/profile_step.py v1 --alpha 0.25 [--resolution 28]
     [--in-channels 1] [--batch-size 128] [--steps 20] [--top 30]
 
-Traces `steps` steady-state steps of `mnsearch.benchmark`'s training step with the JAX
+Traces `steps` steady-state steps of `mnsearch.train.benchmark`'s training step with the JAX
 profiler, reads the trace back with `jax.profiler.ProfileData` (no TensorBoard needed) and
 prints the kernels (XLA fusions, dots, convolutions) with their share of the step, so a
-change to `mnsearch.ops` can be aimed at what actually costs time.
+change to `mnsearch.nn.ops` can be aimed at what actually costs time.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 import jax
 from jax.profiler import ProfileData
 
-from mnsearch.benchmark import step_function
-from mnsearch.families import preset
+from mnsearch.spec.families import preset
+from mnsearch.train.benchmark import step_function
 
 # Python frames (the profiler's Python tracer), runtime wrappers and waits: not XLA kernels.
 _NOT_KERNELS = ("$", "ThunkExecutor", "PjitFunction", "ParseArguments", "SlinkyThreadPool",

@@ -7,29 +7,36 @@ Flax or pandas (`build`, `from_keras`, `cost`, …) load on first use.
 from importlib import import_module
 from typing import Any
 
-from mnsearch.arch import (
-    ArchSpec,
+from mnsearch.spec.arch import ArchSpec, spec_from_dict, spec_to_dict
+from mnsearch.spec.blocks import (
     BlockSpec,
     HeadSpec,
     SpecError,
     format_block,
     make_divisible,
     parse_block,
-    spec_from_dict,
-    spec_to_dict,
 )
-from mnsearch.families import PRESETS, preset
+from mnsearch.spec.families import PRESETS, preset
 
-_LAZY = {
-    "cost": "mnsearch.cost", "layer_table": "mnsearch.cost", "cost_by_op": "mnsearch.cost",
-    "build": "mnsearch.model", "eval_view": "mnsearch.model", "MobileNet": "mnsearch.model",
-    "from_keras": "mnsearch.keras_interop", "load_spec": "mnsearch.specfile",
-    "save_spec": "mnsearch.specfile", "load_dataset": "mnsearch.datasets",
-    "train_and_evaluate": "mnsearch.train", "TrainConfig": "mnsearch.train",
-    "load_space": "mnsearch.space", "run_sweep": "mnsearch.sweep",
-    "SweepOptions": "mnsearch.search", "trials_frame": "mnsearch.results",
-    "load": "mnsearch.export",
-    "measure_latency": "mnsearch.latency",
+_LAZY = {  # name -> module, imported on first use (JAX, Flax, pandas, Optuna)
+    "cost": "mnsearch.cost",
+    "layer_table": "mnsearch.cost",
+    "cost_by_op": "mnsearch.cost",
+    "load_spec": "mnsearch.spec.io",
+    "save_spec": "mnsearch.spec.io",
+    "build": "mnsearch.nn.model",
+    "eval_view": "mnsearch.nn.model",
+    "MobileNet": "mnsearch.nn.model",
+    "from_keras": "mnsearch.nn.keras",
+    "measure_latency": "mnsearch.nn.latency",
+    "load_dataset": "mnsearch.data.load",
+    "train_and_evaluate": "mnsearch.train.loop",
+    "TrainConfig": "mnsearch.train.loop",
+    "load_space": "mnsearch.search.space",
+    "run_sweep": "mnsearch.search.runner",
+    "SweepOptions": "mnsearch.search.worker",
+    "trials_frame": "mnsearch.results.frames",
+    "load": "mnsearch.export.export",
 }
 
 __all__ = ["ArchSpec", "BlockSpec", "HeadSpec", "SpecError", "PRESETS", "format_block",

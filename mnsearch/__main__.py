@@ -1,5 +1,5 @@
 """`python -m mnsearch` runs the command-line interface."""
 
-from mnsearch.cli import main
+from mnsearch.cli.main import main
 
 raise SystemExit(main())

@@ -16,8 +16,8 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from mnsearch.arch import ArchSpec
-from mnsearch.plan import PlannedBlock, layer_plan
+from mnsearch.spec.arch import ArchSpec
+from mnsearch.spec.plan import PlannedBlock, layer_plan
 
 BYTES_PER_VALUE = 4  # float32 activations and weights
 

@@ -1,4 +1,4 @@
-"""The console script re-runs itself with tcmalloc (mnsearch.allocator); library calls do not."""
+"""The console script re-runs itself with tcmalloc (cli.allocator); library calls do not."""
 
 import ctypes.util
 import json
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from mnsearch.allocator import active_allocator
+from mnsearch.cli.allocator import active_allocator
 
 BENCH = ["bench", "v1", "--alpha", "0.25", "--resolution", "16", "--in-channels", "1",
          "--classes", "2", "--schedule", "stem1", "--batch-size", "4", "--steps", "1", "--json"]

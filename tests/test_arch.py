@@ -2,18 +2,17 @@
 
 import pytest
 
-from mnsearch.arch import (
+from mnsearch.spec.arch import spec_from_dict, spec_to_dict
+from mnsearch.spec.blocks import (
     STRIDE_SCHEDULES,
     BlockSpec,
     SpecError,
     format_block,
     make_divisible,
     parse_block,
-    spec_from_dict,
-    spec_to_dict,
 )
-from mnsearch.families import PRESETS, preset
-from mnsearch.plan import effective_strides, layer_plan, minimum_resolution
+from mnsearch.spec.families import PRESETS, preset
+from mnsearch.spec.plan import effective_strides, layer_plan, minimum_resolution
 
 
 def test_make_divisible_matches_the_tf_slim_rule():

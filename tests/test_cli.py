@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-from mnsearch import native
-from mnsearch.cli import main
-from mnsearch.families import preset
-from mnsearch.specfile import load_spec, save_spec
+from mnsearch.cli.main import main
+from mnsearch.nn import native
+from mnsearch.spec.families import preset
+from mnsearch.spec.io import load_spec, save_spec
 
 
 def _json(capsys, *argv):

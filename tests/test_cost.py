@@ -6,8 +6,8 @@ import pytest
 from flax import nnx
 
 from mnsearch.cost import cost, cost_by_op, layer_table
-from mnsearch.families import preset
-from mnsearch.model import build, count_params, eval_view
+from mnsearch.nn.model import build, count_params, eval_view
+from mnsearch.spec.families import preset
 
 # V1 paper, Tables 6 and 7 (Million Mult-Adds, Million params at 224 unless said).
 V1_PAPER = [(1.0, 224, 569, 4.2), (0.75, 224, 325, 2.6), (0.5, 224, 149, 1.3),

@@ -8,7 +8,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from mnsearch.cli import build_parser, main
+from mnsearch.cli.main import build_parser, main
 from mnsearch.dashboard.app import create_app, make_dashboard_server
 from mnsearch.dashboard.callbacks import (
     card_view,
@@ -18,8 +18,8 @@ from mnsearch.dashboard.callbacks import (
 )
 from mnsearch.dashboard.data import DashboardData, Filters, filter_options, plot_points
 from mnsearch.dashboard.plots import pareto_groups
-from mnsearch.storage import StorageError, open_storage
-from mnsearch.synthetic import synthetic_study
+from mnsearch.search.storage import StorageError, open_storage
+from mnsearch.testing.synthetic import synthetic_study
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -219,8 +219,8 @@ def test_browser_unknown_study_and_empty_state(server, browser):
 def test_dashboard_and_report_do_not_import_jax():
     import subprocess
     import sys
-    code = ("import sys, mnsearch.dashboard, mnsearch.report, mnsearch.cli_results, "
-            "mnsearch.synthetic; print('jax' in sys.modules)")
+    code = ("import sys, mnsearch.dashboard, mnsearch.plots.report, mnsearch.cli.results, "
+            "mnsearch.testing.synthetic; print('jax' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "False"

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnsearch import dataset_readers
-from mnsearch.datasets import (
+from mnsearch.data import readers as dataset_readers
+from mnsearch.data.datasets import (
     Dataset,
     DatasetError,
     load_dataset,

@@ -13,9 +13,9 @@ from optuna.trial import TrialState
 from PIL import Image
 
 import mnsearch
-from mnsearch.cli import main
-from mnsearch.datasets import load_dataset
-from mnsearch.deploy import (
+from mnsearch.cli.main import main
+from mnsearch.data.load import load_dataset
+from mnsearch.nn.convert import (
     check_onnx,
     check_stablehlo,
     onnx_bytes,
@@ -23,13 +23,13 @@ from mnsearch.deploy import (
     random_images,
     stablehlo_bytes,
 )
-from mnsearch.families import preset
-from mnsearch.model import build, eval_view
-from mnsearch.search import SweepOptions, Worker, enqueue_grid
-from mnsearch.space import load_space
-from mnsearch.storage import open_storage
-from mnsearch.train import recalibrate_batch_norm
-from mnsearch.weights import load_weights
+from mnsearch.nn.model import build, eval_view
+from mnsearch.search.space import load_space
+from mnsearch.search.storage import open_storage
+from mnsearch.search.worker import SweepOptions, Worker, enqueue_grid
+from mnsearch.spec.families import preset
+from mnsearch.train.loop import recalibrate_batch_norm
+from mnsearch.train.weights import load_weights
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,7 @@
 import pandas as pd
 import pytest
 
-from mnsearch.families import preset
-from mnsearch.figures import (
+from mnsearch.plots.study import (
     ReferenceFileError,
     accuracy_lines,
     accuracy_vs_madds,
@@ -17,7 +16,7 @@ from mnsearch.figures import (
     reference_overlay,
     study_overlay,
 )
-from mnsearch.figures_trial import (
+from mnsearch.plots.trial import (
     cost_breakdown,
     cost_breakdown_figure,
     curves_figure,
@@ -25,8 +24,9 @@ from mnsearch.figures_trial import (
     training_curves,
     trial_spec,
 )
-from mnsearch.results import hypervolume_history, pareto_frame, trials_frame
-from mnsearch.synthetic import synthetic_study
+from mnsearch.results.frames import hypervolume_history, pareto_frame, trials_frame
+from mnsearch.spec.families import preset
+from mnsearch.testing.synthetic import synthetic_study
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from mnsearch.arch import SpecError
-from mnsearch.keras_interop import from_keras
-from mnsearch.model import eval_view
+from mnsearch.nn.keras import from_keras
+from mnsearch.nn.model import eval_view
+from mnsearch.spec.blocks import SpecError
 
 keras = pytest.importorskip("keras")
 

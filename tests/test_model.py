@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from mnsearch.families import PRESETS, preset
-from mnsearch.model import build, eval_view
+from mnsearch.nn.model import build, eval_view
+from mnsearch.spec.families import PRESETS, preset
 
 
 @pytest.mark.parametrize("name", list(PRESETS))

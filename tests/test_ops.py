@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from mnsearch import native
-from mnsearch.families import preset
-from mnsearch.model import build, eval_view
-from mnsearch.ops import (
+from mnsearch.nn import native
+from mnsearch.nn.model import build, eval_view
+from mnsearch.nn.ops import (
     activate,
     batch_norm_activation,
     conv,
     depthwise_conv,
     depthwise_implementation,
 )
+from mnsearch.spec.families import preset
 
 FAST_PATHS = ["native", "shifted"]
 
@@ -102,7 +102,7 @@ def test_a_compiler_error_is_reported_not_hidden(monkeypatch, tmp_path):
 def test_fused_batch_norm_equals_flax_batch_norm(monkeypatch, implementation, activation):
     """Outputs, statistics and gradients (x, scale, bias) of nnx.BatchNorm + activation.
 
-    `native` runs mnsearch.native's kernels, `shifted` the XLA custom_vjp; 21 channels cover
+    `native` runs mnsearch.nn.native's kernels, `shifted` the XLA custom_vjp; 21 channels cover
     the native loops' 16-, 8- and 1-channel blocks.
     """
     monkeypatch.setenv("MNSEARCH_DEPTHWISE", implementation)

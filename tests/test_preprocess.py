@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mnsearch.datasets import DatasetError
-from mnsearch.preprocess import augment, channel_statistics, normalize, resize
+from mnsearch.data.datasets import DatasetError
+from mnsearch.train.preprocess import augment, channel_statistics, normalize, resize
 
 
 def _batch(count=16, size=6, channels=2, seed=0) -> np.ndarray:

@@ -9,8 +9,9 @@ import pytest
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
-from mnsearch.figures import accuracy_lines, accuracy_vs_madds
-from mnsearch.results import (
+from mnsearch.cli.sweep_display import write_sweep_results
+from mnsearch.plots.study import accuracy_lines, accuracy_vs_madds
+from mnsearch.results.frames import (
     StudyNotFoundError,
     compare_studies,
     hypervolume_history,
@@ -19,9 +20,8 @@ from mnsearch.results import (
     studies_frame,
     study_hypervolume,
     trials_frame,
-    write_sweep_results,
 )
-from mnsearch.synthetic import synthetic_study
+from mnsearch.testing.synthetic import synthetic_study
 
 
 def _study():

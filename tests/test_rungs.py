@@ -1,6 +1,6 @@
 """The early-stopping rule as pure functions: rungs, dominance, never stopped by a dearer model."""
 
-from mnsearch.rungs import dominating_count, is_rung, rungs, should_stop
+from mnsearch.search.early_stopping import dominating_count, is_rung, rungs, should_stop
 
 
 def test_rungs_are_powers_of_two_below_the_budget():

@@ -14,13 +14,13 @@ import pytest
 from optuna.trial import TrialState
 from PIL import Image
 
-from mnsearch.arch import spec_from_dict
-from mnsearch.cli import main
+from mnsearch.cli.main import main
+from mnsearch.cli.sweep_display import sweep_and_write
 from mnsearch.cost import cost
-from mnsearch.datasets import load_dataset
-from mnsearch.search import SweepOptions, Worker, enqueue_grid
-from mnsearch.storage import open_storage
-from mnsearch.sweep import run_sweep
+from mnsearch.data.load import load_dataset
+from mnsearch.search.storage import open_storage
+from mnsearch.search.worker import SweepOptions, Worker, enqueue_grid
+from mnsearch.spec.arch import spec_from_dict
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,8 @@ def _options(tmp_path, **changes):
 
 
 def test_four_trial_sweep_records_exact_costs(tmp_path, image_folder):
-    final = run_sweep(_space(tmp_path, image_folder), _options(tmp_path), out=tmp_path / "out")
+    final = sweep_and_write(_space(tmp_path, image_folder), _options(tmp_path),
+                            out=tmp_path / "out")
     assert final.complete == 4 and final.failed == 0
     pareto = pd.read_csv(tmp_path / "out" / "pareto.csv")
     assert 1 <= len(pareto) <= 4 and (tmp_path / "out" / "pareto.html").stat().st_size > 1000
@@ -76,13 +77,14 @@ def test_four_trial_sweep_records_exact_costs(tmp_path, image_folder):
     kept = {path.name for path in (tmp_path / "artifacts" / "toy").iterdir()}
     assert kept and kept <= {f"trial-{trial.number}" for trial in trials}
     # Rerunning the finished grid trains nothing more.
-    again = run_sweep(_space(tmp_path, image_folder), _options(tmp_path), out=tmp_path / "out")
+    again = sweep_and_write(_space(tmp_path, image_folder), _options(tmp_path),
+                            out=tmp_path / "out")
     assert again.complete == 4 and again.trained == 4
 
 
 def test_repeated_configuration_is_answered_from_the_record(tmp_path, image_folder):
     space_path = _space(tmp_path, image_folder, alphas=(0.25,), rhos=(1.0, 0.75))
-    from mnsearch.space import load_space
+    from mnsearch.search.space import load_space
     space = load_space(space_path)
     worker = Worker(space, _options(tmp_path), load_dataset(space.dataset))
     enqueue_grid(worker.study, space)
@@ -101,7 +103,7 @@ def test_repeated_configuration_is_answered_from_the_record(tmp_path, image_fold
 def test_constraint_violations_are_rejected_without_training(tmp_path, image_folder):
     space_path = _space(tmp_path, image_folder, alphas=(0.25, 1.0), rhos=(1.0,),
                         extra="constraints: {max_madds: 1000000}\n")
-    from mnsearch.space import load_space
+    from mnsearch.search.space import load_space
     space = load_space(space_path)
     worker = Worker(space, _options(tmp_path), load_dataset(space.dataset))
     enqueue_grid(worker.study, space)
@@ -229,7 +231,7 @@ def test_nonpositive_counts_are_usage_errors(tmp_path, capsys, image_folder):
 
 
 def test_storage_passwords_are_masked():
-    from mnsearch.storage import StorageError, mask_password
+    from mnsearch.search.storage import StorageError, mask_password
     assert mask_password("postgresql://bob:hunter2@db/x") == "postgresql://bob:***@db/x"
     with pytest.raises(StorageError) as error:
         open_storage("postgresql://bob:hunter2@127.0.0.1:1/none")
@@ -239,8 +241,8 @@ def test_storage_passwords_are_masked():
 
 def test_early_stopping_stops_a_dominated_trial_at_its_rung(tmp_path, image_folder, monkeypatch):
     """Scripted curves: α 0.5 trails the cheaper α 0.25 at rung 1 and is stopped there."""
-    from mnsearch import search
-    from mnsearch.train import TrainResult
+    from mnsearch.search import worker as search
+    from mnsearch.train.loop import TrainResult
 
     curves = {0.25: [0.5, 0.6, 0.7, 0.8], 0.5: [0.4, 0.9, 0.9, 0.9], 1.0: [0.7, 0.8, 0.9, 0.95]}
 
@@ -256,7 +258,7 @@ def test_early_stopping_stops_a_dominated_trial_at_its_rung(tmp_path, image_fold
         return result
 
     monkeypatch.setattr(search, "train_and_evaluate", scripted)
-    from mnsearch.space import load_space
+    from mnsearch.search.space import load_space
     space = load_space(_space(tmp_path, image_folder, alphas=(0.25, 0.5, 1.0), rhos=(1.0,)))
     worker = Worker(space, _options(tmp_path, epochs=4, min_dominating=1),
                     load_dataset(space.dataset))
@@ -275,8 +277,8 @@ def test_live_hypervolume_counts_the_cost_of_stopped_trials(tmp_path, image_fold
     """The live display and the report agree: a dearest trial stopped early sets the reference."""
     from optuna.trial import create_trial
 
-    from mnsearch.space import load_space
-    from mnsearch.sweep import snapshot
+    from mnsearch.results.progress import snapshot
+    from mnsearch.search.space import load_space
 
     space = load_space(_space(tmp_path, image_folder, alphas=(0.25,), rhos=(1.0,)))
     study = optuna.create_study(directions=space.directions)
@@ -287,7 +289,7 @@ def test_live_hypervolume_counts_the_cost_of_stopped_trials(tmp_path, image_fold
                                                                      "epochs_done": 1}))
     study.add_trial(create_trial(state=TrialState.PRUNED, user_attrs={
         "madds": 400, "rejected": "madds 400 > max_madds 300"}))
-    progress = snapshot(study, space)
+    progress = snapshot(study, space.objectives)
     assert (progress.complete, progress.pruned, progress.pareto_size) == (2, 2, 2)
     # losses (0.1, .25), (0.3, .125) against reference 200: 0.9 * .75 + 0.7 * .125 = 0.7625.
     assert progress.hypervolume == pytest.approx(0.7625)

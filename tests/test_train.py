@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from flax import nnx
 
-import mnsearch.train
-from mnsearch.checkpoint import CheckpointError, load_state, save_state
-from mnsearch.cli import main
-from mnsearch.datasets import Dataset
-from mnsearch.families import preset
-from mnsearch.model import build, eval_view
-from mnsearch.train import TrainConfig, TrainingError, train_and_evaluate
-from mnsearch.weights import ema_decay_at, load_weights
+import mnsearch.train.loop
+from mnsearch.cli.main import main
+from mnsearch.data.datasets import Dataset
+from mnsearch.nn.model import build, eval_view
+from mnsearch.spec.families import preset
+from mnsearch.train.checkpoint import CheckpointError, load_state, save_state
+from mnsearch.train.loop import TrainConfig, TrainingError, train_and_evaluate
+from mnsearch.train.weights import ema_decay_at, load_weights
 
 
 def _toy_dataset(count=256, size=16, classes=4, seed=0):
@@ -84,7 +84,7 @@ def test_other_optimizers_train(optimizer):
 
 
 def test_train_cli_writes_metrics_spec_and_checkpoint(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("mnsearch.datasets.load_dataset", lambda *a, **k: _toy_dataset())
+    monkeypatch.setattr("mnsearch.data.load.load_dataset", lambda *a, **k: _toy_dataset())
     out = tmp_path / "run"
     assert main(["train", "v1", "--alpha", "0.25", "--schedule", "stem1", "--epochs", "1",
                  "--batch-size", "32", "--out", str(out)]) == 0
@@ -105,8 +105,8 @@ def test_training_uses_the_configured_bn_momentum(monkeypatch):
     """Keras' V2/V3 momentum 0.999 left running statistics near their initial values after a
     few hundred steps (V2 on Fashion-MNIST evaluated at chance); training uses 0.99."""
     built = []
-    original = mnsearch.train.build
-    monkeypatch.setattr(mnsearch.train, "build",
+    original = mnsearch.train.loop.build
+    monkeypatch.setattr(mnsearch.train.loop, "build",
                         lambda spec, seed=0, dtype="float32":
                         built.append(original(spec, seed, dtype)) or built[-1])
     spec = preset("v3-small", 0.25, 16, num_classes=4, in_channels=1, stride_schedule="cifar")
@@ -142,13 +142,13 @@ def _entries(path, prefix):
 
 def test_ema_weights_differ_from_the_raw_ones_and_are_evaluated(tmp_path, monkeypatch):
     evaluated = []
-    original = mnsearch.train.accuracy
+    original = mnsearch.train.loop.accuracy
 
     def spy(model, images, labels, batch_size=500):
         evaluated.append(_kernels(nnx.state(model, nnx.Param)))
         return original(model, images, labels, batch_size)
 
-    monkeypatch.setattr(mnsearch.train, "accuracy", spy)
+    monkeypatch.setattr(mnsearch.train.loop, "accuracy", spy)
     config = TrainConfig(epochs=2, batch_size=32, learning_rate=5e-3, warmup_epochs=0.0,
                          validation_fraction=0.25, augment=False, ema_decay=0.9)
     result = train_and_evaluate(SPEC, _toy_dataset(), config, tmp_path)
@@ -231,7 +231,7 @@ def test_train_starts_from_init_weights(tmp_path):
 
 
 def test_train_cli_init_ema_and_bf16_flags(tmp_path, monkeypatch):
-    monkeypatch.setattr("mnsearch.datasets.load_dataset", lambda *a, **k: _toy_dataset())
+    monkeypatch.setattr("mnsearch.data.load.load_dataset", lambda *a, **k: _toy_dataset())
     first, second = tmp_path / "first", tmp_path / "second"
     assert main(["train", "v1", "--alpha", "0.25", "--schedule", "stem1", "--epochs", "1",
                  "--batch-size", "32", "--out", str(first)]) == 0
@@ -256,10 +256,10 @@ def test_released_programs_give_their_memory_maps_back():
     config = TrainConfig(epochs=1, batch_size=32, warmup_epochs=0.0, augment=False,
                          validation_fraction=0.25)
     train_and_evaluate(SPEC, _toy_dataset(), config)
-    mnsearch.train.release_compiled_programs()
+    mnsearch.train.loop.release_compiled_programs()
     before = maps()
     for alpha in (0.3, 0.35, 0.4):  # three new shapes: three new sets of programs
         spec = preset("v1", alpha, 16, num_classes=4, in_channels=1, stride_schedule="stem1")
         assert train_and_evaluate(spec, _toy_dataset(), config).status == "completed"
-        mnsearch.train.release_compiled_programs()
+        mnsearch.train.loop.release_compiled_programs()
     assert maps() - before < 300

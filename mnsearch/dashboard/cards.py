@@ -9,7 +9,7 @@ import pandas as pd
 from dash import dcc, html
 
 from mnsearch.dashboard.data import export_command
-from mnsearch.figures_trial import (
+from mnsearch.plots.trial import (
     cost_breakdown_figure,
     curves_figure,
     spec_layers,

@@ -11,14 +11,18 @@ import shlex
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import optuna
 import pandas as pd
 
 from mnsearch.errors import MnsearchError
-from mnsearch.results import COLUMNS, completed, load_study, study_names, trials_frame
-from mnsearch.storage import DEFAULT_STORAGE, StorageError, mask_password, open_storage
+from mnsearch.results.frames import COLUMNS, completed, load_study, study_names, trials_frame
+from mnsearch.search.storage import (
+    DEFAULT_STORAGE,
+    StorageError,
+    mask_password,
+    open_existing_storage,
+)
 
 PLOT_COLUMNS = ["study", "number", "alpha", "resolution", "rho", "block_types", "madds",
                 "params", "latency_ms", "val_accuracy"]
@@ -52,16 +56,7 @@ class DashboardData:
     def storage(self) -> optuna.storages.BaseStorage:
         """The open storage; a journal file must already exist (the dashboard never makes one)."""
         if self._storage is None:
-            if "://" not in self.url and not Path(self.url.removeprefix("journal:")).is_file():
-                raise StorageError(f"no journal file '{self.url}': run `mnsearch sweep` here "
-                                   "first or pass --storage PATH_OR_URL")
-            try:
-                self._storage = open_storage(self.url)
-            except StorageError:
-                raise
-            except Exception as error:  # a broken journal, a driver error: one line
-                raise StorageError(f"cannot open storage {self.label}: "
-                                   f"{str(error).splitlines()[0][:200]}") from None
+            self._storage = open_existing_storage(self.url)
         return self._storage
 
     def names(self) -> list[str]:

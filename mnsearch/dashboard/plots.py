@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from mnsearch.results import hypervolume_history, pareto_frame
+from mnsearch.results.frames import hypervolume_history, pareto_frame
 
 COLOR_BY = {"alpha": "α", "block_types": "block types", "resolution": "resolution",
             "study": "study"}
@@ -102,7 +102,7 @@ def steps(history: pd.DataFrame) -> pd.DataFrame:
 
 def hypervolume_plot(frame: pd.DataFrame) -> go.Figure:
     """Hypervolume by trial and by compute time, one line per study (each with its own
-    reference point: see `mnsearch.results`)."""
+    reference point: see `mnsearch.results.frames`)."""
     figure = make_subplots(rows=1, cols=2, subplot_titles=("hypervolume over trials",
                                                            "over training time"))
     palette = qualitative.Plotly

@@ -1,0 +1,78 @@
+"""`mnsearch dashboard` and `mnsearch report`: browse a sweep's Pareto fronts, or share them.
+
+Both read studies from the sweep's storage (default: the journal file mnsearch.journal in the
+working directory) and never import JAX.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from mnsearch.atomic import write_atomically
+from mnsearch.search.storage import DEFAULT_STORAGE
+
+STORAGE_HELP = (f"journal file path (default {DEFAULT_STORAGE}) or an RDB URL such as "
+                "postgresql://user:password@host/db")
+
+
+def add_dashboard_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "dashboard", help="web dashboard of sweep results (Pareto plot, trial cards)",
+        description="Serve a Dash page to browse studies: WebGL Pareto plot, filters, trial "
+        "cards, comparisons, hypervolume. It refreshes while a sweep runs.")
+    parser.add_argument("--storage", help=STORAGE_HELP)
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=8050)
+    parser.add_argument("--study", action="append", default=[],
+                        help="study to show first (repeat for several)")
+    parser.set_defaults(handler=dashboard_command)
+
+
+def add_report_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "report", help="self-contained HTML report of a study (opens offline)",
+        description="Write one HTML file with the Pareto front, the V1 paper's Figures 4 and "
+        "5, the hypervolume history, a cost breakdown and the Pareto table.")
+    parser.add_argument("--study", action="append", required=True,
+                        help="study name; repeat to overlay and compare other studies")
+    parser.add_argument("--storage", help=STORAGE_HELP)
+    parser.add_argument("--out", default="report.html", help="output file (default "
+                        "report.html)")
+    parser.add_argument("--reference", action="append", default=[],
+                        help="CSV of reference points (columns madds, accuracy, optional "
+                        "label) to overlay; repeatable")
+    parser.set_defaults(handler=report_command)
+
+
+def dashboard_command(args: argparse.Namespace) -> int:
+    from mnsearch.dashboard import create_app, serve
+    from mnsearch.dashboard.data import DashboardData
+
+    data = DashboardData(args.storage)
+    names = data.names()  # fail here, as one line, when the storage cannot be read
+    print(f"storage {data.label}: {len(names)} stud{'y' if len(names) == 1 else 'ies'}"
+          + (f" ({', '.join(names[:5])}{', …' if len(names) > 5 else ''})" if names else ""))
+    for name in [name for name in args.study if name in names] or names[:1]:
+        data.frame(name)  # read the study now, so the first page load does not wait for it
+    serve(create_app(data, args.study), args.host, args.port)
+    return 0
+
+
+def report_command(args: argparse.Namespace) -> int:
+    from mnsearch.plots.report import study_report
+    from mnsearch.plots.study import read_reference_points
+    from mnsearch.results.frames import load_study
+    from mnsearch.search.storage import open_existing_storage
+
+    references = [read_reference_points(path) for path in args.reference]
+    storage = open_existing_storage(args.storage)
+    studies = [load_study(storage, name) for name in args.study]
+    text = study_report(studies, references)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(out, text.encode())
+    print(f"report: {out}")
+    return 0

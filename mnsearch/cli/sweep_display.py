@@ -1,0 +1,111 @@
+"""What `mnsearch sweep` shows and writes: a live progress table, a summary, result files."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import optuna
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from mnsearch.atomic import write_atomically
+from mnsearch.plots.report import study_report
+from mnsearch.plots.study import accuracy_vs_madds
+from mnsearch.results.frames import pareto_frame, study_objectives, trials_frame
+from mnsearch.results.progress import Progress, snapshot
+from mnsearch.search.runner import SweepOutcome, SweepStart
+
+
+class LiveTable:
+    """A `SweepMonitor` drawing the study's progress once a second with rich."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.live: Live | None = None
+        self.start: SweepStart | None = None
+        self.started_at = time.time()
+
+    def started(self, start: SweepStart) -> None:
+        self.start, self.started_at = start, time.time()
+        self.console.print(
+            f"study [bold]{start.study.study_name}[/] in {start.storage}: {start.space.name}, "
+            f"{start.space.size:,} configurations, {start.jobs} worker(s)"
+            + (f", {start.recovered} interrupted trial(s) re-queued" if start.recovered else ""))
+        self.live = Live(self._table(), console=self.console, refresh_per_second=1)
+        self.live.start()
+
+    def tick(self, messages: list[str]) -> None:
+        assert self.live is not None
+        for message in messages:
+            self.live.console.print(message)
+        self.live.update(self._table())
+
+    def finished(self, outcome: SweepOutcome) -> None:
+        if self.live is not None:
+            self.live.update(self._table())
+            self.live.stop()
+        if outcome.interrupted:
+            self.console.print("interrupted: workers stopped (finished trials are kept; rerun "
+                               "the same command to resume)")
+
+    def _table(self) -> Table:
+        assert self.start is not None
+        progress = snapshot(self.start.study, self.start.space.objectives)
+        return progress_table(progress, self.start.total, time.time() - self.started_at)
+
+
+def progress_table(progress: Progress, total: int, elapsed: float) -> Table:
+    """done / total, running, pruned, failed, Pareto size, hypervolume, elapsed and ETA."""
+    done = progress.complete + progress.pruned + progress.failed
+    remaining = max(total - done, 0)
+    eta = elapsed / done * remaining if done else float("nan")
+    table = Table(show_header=True)
+    for column in ("done / total", "running", "pruned", "failed", "Pareto", "hypervolume",
+                   "elapsed", "ETA"):
+        table.add_column(column, justify="right")
+    table.add_row(f"{done} / {total}", str(progress.running), str(progress.pruned),
+                  str(progress.failed), str(progress.pareto_size), f"{progress.hypervolume:.4f}",
+                  f"{elapsed:.0f} s", "—" if eta != eta else f"{eta:.0f} s")
+    return table
+
+
+def summary(name: str, progress: Progress, seconds: float) -> str:
+    """The closing line of a sweep."""
+    return (f"study {name}: {progress.complete} complete ({progress.trained} trained), "
+            f"{progress.pruned} pruned/rejected, {progress.failed} failed, "
+            f"{progress.waiting} waiting; Pareto front {progress.pareto_size}; "
+            f"hypervolume {progress.hypervolume:.4f}; {seconds:.0f} s")
+
+
+def write_sweep_results(study: optuna.Study, folder: str | Path) -> dict[str, Path]:
+    """trials.csv, pareto.csv, the accuracy-vs-Mult-Adds figure and report.html of a study."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = trials_frame(study)
+    objectives = study_objectives(study)
+    paths = {"trials": folder / "trials.csv", "pareto": folder / "pareto.csv",
+             "figure": folder / "pareto.html", "report": folder / "report.html"}
+    write_atomically(paths["trials"], frame.to_csv(index=False).encode())
+    write_atomically(paths["pareto"], pareto_frame(frame, objectives).to_csv(index=False).encode())
+    figure = accuracy_vs_madds(frame, title=f"{study.study_name}: accuracy vs Mult-Adds")
+    write_atomically(paths["figure"], figure.to_html(include_plotlyjs=True).encode())
+    write_atomically(paths["report"], study_report([study]).encode())
+    return paths
+
+
+def sweep_and_write(space_path: str | Path, options: object, out: str | Path | None = None,
+                    console: Console | None = None) -> Progress:
+    """Run a sweep with the live table, then write its results to `out` (default runs/STUDY)."""
+    from mnsearch.search.runner import run_sweep
+
+    console = console or Console()
+    outcome = run_sweep(space_path, options, LiveTable(console))  # type: ignore[arg-type]
+    final = snapshot(outcome.study, outcome.space.objectives)
+    console.print(summary(outcome.study.study_name, final, outcome.seconds))
+    paths = write_sweep_results(outcome.study, out or Path("runs") / outcome.study.study_name)
+    console.print(f"Pareto table: {paths['pareto']}  figure: {paths['figure']}  "
+                  f"all trials: {paths['trials']}")
+    console.print(f"report: {paths['report']}")
+    return final

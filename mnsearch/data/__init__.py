@@ -1,0 +1,3 @@
+"""Datasets as numpy arrays (no JAX): Fashion-MNIST, CIFAR-10, image folders; splits and
+stratified subsets.
+"""

@@ -1,0 +1,3 @@
+"""Export of trained trials: spec, weights, ONNX/StableHLO (verified), model card;
+`load` reads an export folder back.
+"""

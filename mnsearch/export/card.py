@@ -1,0 +1,108 @@
+"""The model card of an export: what the architecture costs, how well it did, how it was measured.
+
+Pure text from plain data (no JAX), so the card can be tested and regenerated without a model.
+Accuracy numbers always carry their provenance (dataset, split, epochs), since a 3-epoch
+sweep accuracy and a full-training accuracy are different claims.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from mnsearch.cost import cost, layer_table
+from mnsearch.spec.arch import ArchSpec
+from mnsearch.spec.blocks import format_block
+
+
+def model_card(spec: ArchSpec, trial: dict[str, Any], recipe: dict[str, Any] | None,
+               latency: dict[str, float], export_command: str) -> str:
+    """Markdown card. `trial` holds study, number, dataset, val/test accuracy and epochs."""
+    sections = [
+        f"# {spec.name} α={spec.alpha:g}, {spec.resolution} px "
+        f"(trial {trial['number']} of study '{trial['study']}')",
+        _cost_section(spec), _accuracy_section(trial, recipe), _latency_section(latency),
+        _architecture_section(spec), _reproduce_section(trial, recipe, export_command),
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def _cost_section(spec: ArchSpec) -> str:
+    totals = cost(spec)
+    rows = [("Mult-Adds per image", f"{totals.madds:,}"),
+            ("parameters (papers' count: no BN)", f"{totals.params:,}"),
+            ("parameters (Keras count: with BN)", f"{totals.params_keras:,}"),
+            ("peak activation memory (batch 1, float32)",
+             f"{totals.peak_activation_bytes / 1024:,.0f} KiB"),
+            ("weights (float32)", f"{totals.model_bytes / 2**20:,.2f} MiB")]
+    return "## Cost (analytic, exact)\n\n" + _table(("quantity", "value"), rows)
+
+
+def _accuracy_section(trial: dict[str, Any], recipe: dict[str, Any] | None) -> str:
+    lines = ["## Accuracy", ""]
+    dataset = trial.get("dataset") or "the sweep's dataset"
+    if recipe:
+        budget = (f"{trial.get('epochs_done', recipe['epochs'])} epochs of "
+                  f"{recipe['optimizer']} (lr {recipe['learning_rate']:g}, "
+                  f"{recipe['schedule']} schedule, batch {recipe['batch_size']})")
+        share = f"subset {recipe['subset']}" if recipe.get("subset") else "all training images"
+        lines += [f"Trained on {dataset} ({share}, seed {recipe['seed']}) for {budget}.", ""]
+        fraction = recipe.get("validation_fraction", 0.1)
+    else:
+        fraction = 0.1
+        lines += [f"Trained on {dataset}; the training recipe was not recorded.", ""]
+    if trial.get("val_accuracy") is not None:
+        lines.append(f"- validation accuracy: **{trial['val_accuracy']:.4f}** (a stratified "
+                     f"{fraction:.0%} of the training split, held out; the search objective)")
+    if trial.get("test_accuracy") is not None:
+        lines.append(f"- test accuracy: **{trial['test_accuracy']:.4f}** (the test split, "
+                     "evaluated once after training; never used for selection)")
+    lines += ["", "These are sweep-fidelity numbers: train longer (below) before comparing "
+              "with published accuracies."]
+    return "\n".join(lines)
+
+
+def _latency_section(latency: dict[str, float]) -> str:
+    if not latency:
+        return "## Latency\n\nNot measured."
+    rows = [(runtime, f"{values['latency_ms']:.3f}",
+             f"{values['p10_ms']:.3f} - {values['p90_ms']:.3f}", str(values["batch_size"]))
+            for runtime, values in latency.items()]
+    return ("## Latency (measured at export, on the exporting machine)\n\n" +
+            _table(("runtime", "median ms", "p10 - p90 ms", "batch"), rows))
+
+
+def _architecture_section(spec: ArchSpec) -> str:
+    blocks = "\n".join(f"    {format_block(block)}" for block in spec.blocks)
+    frame = layer_table(spec)
+    rows = [(row.layer, row.op, str(row.kernel), str(row.stride), row.input_shape,
+             row.output_shape, f"{row.madds:,}", f"{row.params:,}")
+            for row in frame.itertuples()]
+    header = ("layer", "op", "kernel", "stride", "input", "output", "Mult-Adds", "params")
+    return (f"## Architecture\n\nBlocks (mnsearch block strings), stride schedule "
+            f"'{spec.stride_schedule}', padding '{spec.padding}':\n\n{blocks}\n\n"
+            f"### Layers\n\n{_table(header, rows)}")
+
+
+def _reproduce_section(trial: dict[str, Any], recipe: dict[str, Any] | None,
+                       export_command: str) -> str:
+    train = ["mnsearch", "train", "spec.yaml", "--dataset", trial.get("dataset") or "DATASET"]
+    if recipe:
+        train += ["--epochs", str(recipe["epochs"]), "--batch-size", str(recipe["batch_size"]),
+                  "--optimizer", recipe["optimizer"], "--lr", f"{recipe['learning_rate']:g}",
+                  "--seed", str(recipe["seed"])]
+        if recipe.get("subset"):
+            train += ["--subset", str(recipe["subset"])]
+    return ("## Reproduce\n\n```sh\n"
+            f"mnsearch cost spec.yaml --layers       # the cost above\n"
+            f"{shlex.join(train)}   # the sweep's training run\n"
+            "mnsearch train spec.yaml --init . --epochs 100 --out full-run   # fine-tune from "
+            "these weights\n"
+            f"{export_command}   # this export\n```\n\n"
+            "In Python: `model = mnsearch.load(\"THIS_FOLDER\")` gives the model in eval mode.")
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)

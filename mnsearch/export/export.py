@@ -1,0 +1,268 @@
+"""Export chosen trials of a study: spec, weights, ONNX, StableHLO and a model card, verified.
+
+An export folder is written whole or not at all: everything goes into a temporary folder beside
+the destination, every conversion is checked against the Flax model, and only then is the
+folder renamed into place. A failed or pruned trial, a trial without the checkpoint its
+weights need, a corrupted checkpoint, an unknown format or an existing destination each end
+in one `ExportError` line and leave nothing behind.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from mnsearch.atomic import staging_folder
+from mnsearch.errors import MnsearchError
+from mnsearch.search.storage import mask_password, open_storage
+from mnsearch.spec.arch import ArchSpec, spec_from_dict
+from mnsearch.spec.blocks import SpecError
+
+FORMATS = ("spec", "weights", "onnx", "stablehlo", "card")
+NEEDS_WEIGHTS = ("weights", "onnx", "stablehlo")
+
+
+class ExportError(MnsearchError):
+    """An export that cannot be made as asked, or a conversion that does not reproduce the
+    model; nothing of it is left on disk."""
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """Which trials of which study, into which folder, in which formats."""
+
+    study_name: str
+    out: Path
+    storage: str | None = None
+    trial: int | None = None
+    pareto: bool = False
+    formats: tuple[str, ...] = FORMATS
+    artifacts: str = "mnsearch-artifacts"
+
+
+def parse_formats(text: str | Sequence[str]) -> tuple[str, ...]:
+    """`spec,weights` → ('spec', 'weights'); refuses names outside FORMATS."""
+    names = [name.strip() for name in (text.split(",") if isinstance(text, str) else text)]
+    unknown = [name for name in names if name not in FORMATS]
+    if unknown or not names:
+        raise ExportError(f"unknown format '{','.join(unknown)}' (allowed: {', '.join(FORMATS)})")
+    return tuple(dict.fromkeys(names))
+
+
+def export(request: ExportRequest) -> list[Path]:
+    """Run an export; returns the trial folders written (under `request.out`)."""
+    if request.out.exists():
+        raise ExportError(f"output folder '{request.out}' exists: choose a new --out "
+                          "(exports never overwrite)")
+    if (request.trial is None) == (not request.pareto):
+        raise ExportError("give exactly one of --trial N and --pareto")
+    if "onnx" in request.formats:
+        _require_onnx_tools()
+    study = _load_study(request)
+    trials = [_exportable(study, request.trial)] if request.trial is not None else \
+        _front(study)
+    request.out.parent.mkdir(parents=True, exist_ok=True)
+    staging = staging_folder(request.out)
+    try:
+        for trial in trials:
+            folder = staging if request.trial is not None else staging / f"trial-{trial.number}"
+            folder.mkdir(exist_ok=True)
+            export_trial(study, trial, folder, request)
+            if any(name in request.formats for name in NEEDS_WEIGHTS):
+                from mnsearch.train.loop import release_compiled_programs
+                release_compiled_programs()  # a long front would exhaust memory maps
+        staging.rename(request.out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if request.trial is not None:
+        return [request.out]
+    return [request.out / f"trial-{trial.number}" for trial in trials]
+
+
+def _require_onnx_tools() -> None:
+    """Fail before any work (a --pareto export can take minutes) when the export extra is absent."""
+    import importlib.util
+
+    missing = [name for name in ("jax2onnx", "onnxruntime")
+               if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ExportError(f"the onnx format needs {' and '.join(missing)}: "
+                          "pip install 'mnsearch[export]', or leave onnx out of --formats")
+
+
+def _load_study(request: ExportRequest) -> optuna.Study:
+    from mnsearch.results.frames import load_study
+
+    return load_study(open_storage(request.storage), request.study_name)
+
+
+def _exportable(study: optuna.Study, number: int) -> FrozenTrial:
+    trials = study.get_trials(deepcopy=False)
+    if not 0 <= number < len(trials):
+        raise ExportError(f"study '{study.study_name}' has no trial {number} "
+                          f"(trials 0-{len(trials) - 1})")
+    trial = trials[number]
+    if trial.state != TrialState.COMPLETE:
+        reason = trial.user_attrs.get("rejected") or trial.user_attrs.get("error") or (
+            "stopped early by the rung rule" if trial.state == TrialState.PRUNED else "")
+        raise ExportError(f"trial {number} is {trial.state.name}"
+                          f"{f' ({reason})' if reason else ''}: only complete trials export")
+    return trial
+
+
+def _front(study: optuna.Study) -> list[FrozenTrial]:
+    front = [trial for trial in study.best_trials if "duplicate_of" not in trial.user_attrs]
+    if not front:
+        raise ExportError(f"study '{study.study_name}' has no complete trials: nothing to export")
+    return sorted(front, key=lambda trial: trial.number)
+
+
+def export_trial(study: optuna.Study, trial: FrozenTrial, folder: Path,
+                 request: ExportRequest) -> None:
+    """Write the requested formats of one complete trial into `folder` (verified)."""
+    from mnsearch.spec.io import save_spec
+    from mnsearch.train.checkpoint import save_state
+
+    spec = trial_spec(trial)
+    checkpoint = None
+    if any(name in request.formats for name in NEEDS_WEIGHTS):
+        checkpoint = trial_checkpoint(study, trial, request.artifacts)
+    model = _trained_model(spec, checkpoint) if checkpoint else None
+    latency: dict[str, dict[str, float]] = {}
+    if "spec" in request.formats:
+        save_spec(spec, folder / "spec.yaml", {"trial": _provenance(study, trial)})
+    if model is not None and "weights" in request.formats:
+        save_state(folder / "weights.npz", {"model": model},
+                   {"trial": _provenance(study, trial), "source": str(checkpoint)})
+    if model is not None and "onnx" in request.formats:
+        _write_onnx(model, spec, folder, latency)
+    if model is not None and "stablehlo" in request.formats:
+        _write_stablehlo(model, spec, folder)
+    if "card" in request.formats:
+        _write_card(study, trial, spec, folder, request, checkpoint, latency, model)
+
+
+def trial_spec(trial: FrozenTrial) -> ArchSpec:
+    """The spec a trial recorded (the exact one it trained and costed)."""
+    data = trial.user_attrs.get("spec")
+    if data is None:
+        raise ExportError(f"trial {trial.number} recorded no spec: not an mnsearch trial")
+    try:
+        return spec_from_dict(data, source=f"trial {trial.number}")
+    except SpecError as error:
+        raise ExportError(str(error)) from None
+
+
+def trial_checkpoint(study: optuna.Study, trial: FrozenTrial, artifacts: str) -> Path:
+    """The checkpoint holding a trial's trained weights (a duplicate uses its record's)."""
+    source = trial
+    if "duplicate_of" in trial.user_attrs:
+        source = study.get_trials(deepcopy=False)[trial.user_attrs["duplicate_of"]]
+    recorded = source.user_attrs.get("checkpoint")
+    path = Path(recorded) if recorded else \
+        Path(artifacts) / study.study_name / f"trial-{source.number}" / "checkpoint.npz"
+    if not path.is_file():
+        raise ExportError(
+            f"trial {trial.number} has no checkpoint at {path} (sweeps keep checkpoints only "
+            "while a trial is on the Pareto front): export without weights with "
+            "--formats spec,card, or retrain it with `mnsearch train spec.yaml`")
+    return path
+
+
+def _trained_model(spec: ArchSpec, checkpoint: Path) -> Any:
+    from mnsearch.nn.model import build
+    from mnsearch.train.checkpoint import CheckpointError
+    from mnsearch.train.weights import load_weights
+
+    model = build(spec, 0)
+    try:
+        load_weights(model, checkpoint)
+    except CheckpointError as error:
+        raise ExportError(f"{error} (the checkpoint is corrupted or belongs to another "
+                          "architecture)") from None
+    return model
+
+
+def _write_onnx(model: Any, spec: ArchSpec, folder: Path,
+                latency: dict[str, dict[str, float]]) -> None:
+    from mnsearch.atomic import write_atomically
+    from mnsearch.nn.convert import check_onnx, onnx_bytes, onnx_session, random_images
+    from mnsearch.nn.latency import time_calls
+
+    serialized = onnx_bytes(model, spec)
+    check_onnx(model, spec, serialized)
+    write_atomically(folder / "model.onnx", serialized)
+    session, images = onnx_session(serialized), random_images(spec, 1)
+    latency["onnxruntime"] = time_calls(lambda: session.run(None, {"images": images}),
+                                        repeats=20, runtime="onnxruntime").as_dict()
+
+
+def _write_stablehlo(model: Any, spec: ArchSpec, folder: Path) -> None:
+    from mnsearch.atomic import write_atomically
+    from mnsearch.nn.convert import check_stablehlo, stablehlo_bytes, stablehlo_text
+
+    serialized = stablehlo_bytes(model, spec)
+    check_stablehlo(model, spec, serialized)
+    write_atomically(folder / "model.stablehlo", serialized)
+    write_atomically(folder / "model.mlir", stablehlo_text(serialized).encode())
+
+
+def _write_card(study: optuna.Study, trial: FrozenTrial, spec: ArchSpec, folder: Path,
+                request: ExportRequest, checkpoint: Path | None,
+                latency: dict[str, dict[str, float]], model: Any) -> None:
+    from mnsearch.atomic import write_atomically
+    from mnsearch.export.card import model_card
+    from mnsearch.nn.latency import measure_latency
+    from mnsearch.train.checkpoint import load_metadata
+
+    recipe = trial.user_attrs.get("recipe")
+    if recipe is None and checkpoint is not None:
+        recipe = load_metadata(checkpoint).get("config")
+    latency["xla"] = measure_latency(spec, 1, "xla", repeats=20, model=model).as_dict()
+    text = model_card(spec, _provenance(study, trial), recipe, latency,
+                      export_command(request, trial.number))
+    write_atomically(folder / "card.md", text.encode())
+
+
+def _provenance(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
+    attributes = trial.user_attrs
+    return {"study": study.study_name, "number": trial.number,
+            "dataset": study.user_attrs.get("dataset"), "madds": attributes.get("madds"),
+            "params": attributes.get("params"), "val_accuracy": attributes.get("val_accuracy"),
+            "test_accuracy": attributes.get("test_accuracy"),
+            "epochs_done": attributes.get("epochs_done")}
+
+
+def export_command(request: ExportRequest, number: int) -> str:
+    """The command line that makes this export (storage password masked)."""
+    words = ["mnsearch", "export", "--study", request.study_name]
+    if request.storage:
+        words += ["--storage", mask_password(request.storage)]
+    words += ["--trial", str(number), "--out", f"export-trial-{number}"]
+    if request.formats != FORMATS:
+        words += ["--formats", ",".join(request.formats)]
+    return shlex.join(words)
+
+
+def load(folder: str | Path) -> Any:
+    """The model of an export folder (spec.yaml + weights.npz), in eval mode.
+
+    Call it on NHWC float32 arrays normalised as in training; it returns logits.
+    """
+    from mnsearch.nn.model import eval_view
+    from mnsearch.spec.io import load_spec
+
+    folder = Path(folder)
+    for name in ("spec.yaml", "weights.npz"):
+        if not (folder / name).is_file():
+            raise ExportError(f"{folder}: no {name}: not an export folder with weights "
+                              "(export with --formats including spec,weights)")
+    return eval_view(_trained_model(load_spec(folder / "spec.yaml"), folder / "weights.npz"))

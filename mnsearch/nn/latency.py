@@ -1,0 +1,90 @@
+"""Measured inference latency on this machine: the hardware-aware objective of a search.
+
+Mult-Adds predict latency poorly across block types (V3 section 4; depthwise layers are memory-
+bound), so MnasNet and MobileNetV3 searched on measured phone latency. mnsearch measures on the
+machine running the trial, with the runtime the model will ship on: XLA (the JAX model as
+compiled here) or ONNX Runtime (the exported graph). The figure is the median of repeated
+calls after warm-up, compile excluded, since the median is what survives a noisy machine.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import jax
+import numpy as np
+from flax import nnx
+
+from mnsearch.errors import MnsearchError
+from mnsearch.nn.model import MobileNet, build, eval_view
+from mnsearch.spec.arch import ArchSpec
+
+RUNTIMES = ("xla", "onnxruntime")
+
+
+class LatencyError(MnsearchError):
+    """A latency measurement that cannot be made as asked."""
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Latency of one forward pass of a batch, in milliseconds."""
+
+    latency_ms: float
+    p10_ms: float
+    p90_ms: float
+    repeats: int
+    batch_size: int
+    runtime: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def measure_latency(spec: ArchSpec, batch_size: int = 1, runtime: str = "xla",
+                    repeats: int = 50, warmup: int = 5, model: MobileNet | None = None,
+                    threads: int | None = None) -> Latency:
+    """Median latency of `model` (or a fresh one: weights do not change the time) for `spec`."""
+    if runtime not in RUNTIMES:
+        raise LatencyError(f"unknown runtime '{runtime}' (allowed: {', '.join(RUNTIMES)})")
+    if batch_size < 1 or repeats < 1 or warmup < 0:
+        raise LatencyError("batch size and repeats must be >= 1 and warm-up >= 0")
+    model = model if model is not None else build(spec, 0)
+    images = np.random.default_rng(0).normal(
+        size=(batch_size, spec.resolution, spec.resolution, spec.in_channels)).astype(np.float32)
+    call = _xla_call(model, images) if runtime == "xla" else \
+        _onnxruntime_call(model, spec, images, threads)
+    return time_calls(call, repeats, warmup, batch_size, runtime)
+
+
+def time_calls(call: Callable[[], Any], repeats: int = 50, warmup: int = 5,
+               batch_size: int = 1, runtime: str = "xla") -> Latency:
+    """Median, p10 and p90 of `repeats` timed calls after `warmup` + 1 untimed ones."""
+    for _ in range(warmup + 1):  # the first call compiles
+        call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - start) * 1000)
+    p10, median, p90 = np.percentile(times, [10, 50, 90])
+    return Latency(float(median), float(p10), float(p90), repeats, batch_size, runtime)
+
+
+def _xla_call(model: MobileNet, images: np.ndarray) -> Any:
+    """A jitted forward over split state: no NNX graph traversal inside the timed call."""
+    graph, state = nnx.split(eval_view(model))
+    forward = jax.jit(lambda state, batch: nnx.merge(graph, state)(batch))
+    batch = jax.device_put(images)
+    return lambda: forward(state, batch).block_until_ready()
+
+
+def _onnxruntime_call(model: MobileNet, spec: ArchSpec, images: np.ndarray,
+                      threads: int | None) -> Any:
+    from mnsearch.nn.convert import onnx_bytes, onnx_session
+
+    session = onnx_session(onnx_bytes(model, spec), threads)
+    return lambda: session.run(None, {"images": images})

@@ -1,0 +1,115 @@
+"""A study's shareable report: one self-contained HTML file that opens offline.
+
+plotly.js is embedded once (in the first figure); the other figures reuse it. The file holds
+the Pareto front over the dominated cloud, the V1 paper's Figures 4 and 5, the hypervolume
+history, the cost breakdown of the most accurate front model, and the Pareto table; with
+several studies, a comparison table and their fronts overlaid.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+import optuna
+import pandas as pd
+import plotly.graph_objects as go
+
+from mnsearch.plots.study import (
+    Overlay,
+    accuracy_vs_madds,
+    accuracy_vs_params,
+    hypervolume_figure,
+    pareto_figure,
+    study_overlay,
+)
+from mnsearch.plots.trial import cost_breakdown_figure, trial_spec
+from mnsearch.results.frames import (
+    compare_studies,
+    completed,
+    cost_references,
+    hypervolume_history,
+    pareto_frame,
+    study_hypervolume,
+    study_objectives,
+    trials_frame,
+)
+
+PARETO_COLUMNS = ["study", "number", "alpha", "resolution", "rho", "block_types", "madds",
+                  "params", "latency_ms", "val_accuracy", "test_accuracy", "train_seconds"]
+STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
+table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;
+text-align:right}th{background:#f3f3f3}.note{color:#555;font-size:13px}"""
+
+
+def study_report(studies: Sequence[optuna.Study], references: Sequence[Overlay] = ()) -> str:
+    """The report of `studies` (the first is the main one) as one HTML string."""
+    frames = [trials_frame(study) for study in studies]
+    objectives = study_objectives(studies[0])
+    attrs = studies[0].user_attrs
+    subtitle = (f"dataset {attrs.get('dataset', '?')} · space {attrs.get('space', '?')} · "
+                f"objectives {', '.join(objectives)}")
+    return report_html(frames, objectives, subtitle, list(references))
+
+
+def report_html(frames: Sequence[pd.DataFrame], objectives: Sequence[str], subtitle: str = "",
+                references: Sequence[Overlay] = ()) -> str:
+    """The report as one HTML string (pure: no storage, no files)."""
+    main = frames[0]
+    name = str(main["study"].iloc[0]) if len(main) else "empty study"
+    overlays = [study_overlay(frame) for frame in frames[1:] if len(completed(frame))]
+    overlays += list(references)
+    sections = [f"<h1>{html.escape(name)}</h1><p class=note>{html.escape(subtitle)}</p>",
+                _summary(main, objectives)]
+    if len(frames) > 1:
+        table = compare_studies(pd.concat(frames, ignore_index=True), objectives)
+        sections.append("<h2>Studies compared</h2>" + _table(table))
+    figures = _figures(main, objectives, overlays)
+    sections += [_figure_html(figure, first=index == 0) for index, figure in enumerate(figures)]
+    front = pareto_frame(main, objectives)
+    sections.append(f"<h2>Pareto front ({len(front)} trials)</h2>"
+                    + _table(front[[c for c in PARETO_COLUMNS if c in front]]))
+    body = "\n".join(sections)
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>"
+            f"{html.escape(name)}: mnsearch report</title><style>{STYLE}</style></head>"
+            f"<body>{body}</body></html>")
+
+
+def _summary(frame: pd.DataFrame, objectives: Sequence[str]) -> str:
+    counts = frame["state"].value_counts().to_dict() if len(frame) else {}
+    states = ", ".join(f"{count} {state.lower()}" for state, count in sorted(counts.items()))
+    if not len(completed(frame)):
+        return f"<p>No completed trials yet ({states or 'no trials'}).</p>"
+    references = cost_references(frame, objectives)
+    volume = study_hypervolume(frame, objectives, references)
+    reference = ", ".join(f"{key} {value:,.6g}" for key, value in references.items())
+    return (f"<p>{len(frame)} trials ({states}); hypervolume <b>{volume:.4f}</b> "
+            f"<span class=note>(losses 1 − accuracy and cost / reference, reference costs: "
+            f"{html.escape(reference)}; reference point (1, …, 1))</span></p>")
+
+
+def _figures(frame: pd.DataFrame, objectives: Sequence[str],
+             overlays: list[Overlay]) -> list[go.Figure]:
+    if not len(completed(frame)):
+        return []
+    figures = [pareto_figure(frame, tuple(objectives), overlays=overlays),
+               accuracy_vs_madds(frame, "Accuracy vs Mult-Adds (V1 paper Figure 4)", overlays),
+               accuracy_vs_params(frame, "Accuracy vs parameters (V1 paper Figure 5)"),
+               hypervolume_figure(hypervolume_history(frame, objectives))]
+    front = pareto_frame(frame, objectives)
+    best = front.sort_values("val_accuracy").iloc[-1] if len(front) else None
+    spec = trial_spec(best["spec"]) if best is not None else None
+    if spec is not None:
+        figures.append(cost_breakdown_figure(
+            spec, f"Cost by layer type of trial {best['number']} (most accurate on the front)"))
+    return figures
+
+
+def _figure_html(figure: go.Figure, first: bool) -> str:
+    """A figure's div; only the first embeds plotly.js (inline: the file works offline)."""
+    return figure.to_html(full_html=False, include_plotlyjs=bool(first),
+                          config={"displaylogo": False})
+
+
+def _table(frame: pd.DataFrame) -> str:
+    return frame.to_html(index=False, escape=True, na_rep="", float_format=lambda v: f"{v:.4g}")

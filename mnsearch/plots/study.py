@@ -1,0 +1,202 @@
+"""Study-level plotly figures; each is computed by a pure function (tested) and drawn by a thin one.
+
+- `accuracy_vs_madds` / `accuracy_vs_params`: the V1 paper's Figures 4 and 5 — accuracy against
+  Mult-Adds (or params) on a log axis, lines joining the same α across resolutions and the same
+  resolution across α, with the Pareto front drawn over them.
+- `pareto_figure`: the Pareto front over the cloud of dominated trials.
+- `hypervolume_figure`: hypervolume over trials and over compute time.
+- Overlays (`Overlay`): other studies' fronts or reference points from a CSV, on any of these.
+Per-architecture figures (cost breakdown, training curves) are in `mnsearch.plots.trial`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from mnsearch.errors import MnsearchError
+from mnsearch.results.frames import completed, pareto_frame
+
+WEBGL_ABOVE = 2000  # points; SVG markers slow down past a few thousand, WebGL does not
+X_TITLES = {"madds": "Million Mult-Adds (log scale)", "params": "Million parameters (log scale)"}
+
+
+class Line(NamedTuple):
+    label: str
+    madds: list[float]  # the x values in millions (Mult-Adds, or params for Figure 5)
+    accuracy: list[float]
+
+
+class Cloud(NamedTuple):
+    """The Pareto figure's data: front and dominated points (x in millions)."""
+
+    front: pd.DataFrame
+    dominated: pd.DataFrame
+
+
+class Overlay(NamedTuple):
+    """Extra points drawn over a figure: another study's front or published results."""
+
+    label: str
+    madds: list[float]  # millions
+    accuracy: list[float]
+    text: list[str]
+
+
+class ReferenceFileError(MnsearchError):
+    """A reference-points CSV that cannot be read or lacks the madds/accuracy columns."""
+
+
+def accuracy_lines(frame: pd.DataFrame, x: str = "madds") -> tuple[list[Line], list[Line], Line]:
+    """Lines of equal α, lines of equal resolution, and the Pareto front (Figure 4/5 data).
+
+    `x` is 'madds' (Figure 4) or 'params' (Figure 5); the front is of accuracy against `x`.
+    """
+    points = completed(frame)
+    points = points.dropna(subset=["val_accuracy", x]) if len(points) else points
+
+    def lines(key: str, name: str) -> list[Line]:
+        return [Line(f"{name} {value:g}", list(group.sort_values(x)[x] / 1e6),
+                     list(group.sort_values(x)["val_accuracy"]))
+                for value, group in points.groupby(key) if len(group) > 1]
+
+    if points.empty:
+        return [], [], Line("Pareto front", [], [])
+    front = pareto_frame(points, ("accuracy", x)).sort_values(x)
+    return (lines("alpha", "α"), lines("resolution", "resolution"),
+            Line("Pareto front", list(front[x] / 1e6), list(front["val_accuracy"])))
+
+
+def accuracy_vs_madds(frame: pd.DataFrame, title: str = "Accuracy vs Mult-Adds",
+                      overlays: list[Overlay] | None = None) -> go.Figure:
+    """The V1 paper's Figure 4 for a study (see `accuracy_lines`)."""
+    return _paper_figure(frame, "madds", title, overlays or [])
+
+
+def accuracy_vs_params(frame: pd.DataFrame, title: str = "Accuracy vs parameters",
+                       ) -> go.Figure:
+    """The V1 paper's Figure 5: accuracy against params, same lines as Figure 4."""
+    return _paper_figure(frame, "params", title, [])
+
+
+def _paper_figure(frame: pd.DataFrame, x: str, title: str, overlays: list[Overlay]) -> go.Figure:
+    by_alpha, by_resolution, front = accuracy_lines(frame, x)
+    figure = go.Figure()
+    for line in by_alpha:
+        figure.add_scatter(x=line.madds, y=line.accuracy, name=line.label, mode="lines+markers")
+    for line in by_resolution:
+        figure.add_scatter(x=line.madds, y=line.accuracy, name=line.label, mode="lines",
+                           line={"dash": "dot", "width": 1}, opacity=0.6)
+    figure.add_scatter(x=front.madds, y=front.accuracy, name=front.label, mode="lines+markers",
+                       line={"color": "black", "width": 3}, marker={"size": 10,
+                                                                     "symbol": "star"})
+    add_overlays(figure, overlays)
+    figure.update_layout(title=title, xaxis_title=X_TITLES[x], xaxis_type="log",
+                         yaxis_title="validation accuracy", template="plotly_white")
+    return figure
+
+
+def pareto_cloud(frame: pd.DataFrame, objectives: tuple[str, ...] = ("accuracy", "madds"),
+                 ) -> Cloud:
+    """Evaluated trials split into the front of `objectives` and the dominated rest."""
+    points = completed(frame)
+    points = points.dropna(subset=["val_accuracy", "madds"]) if len(points) else points
+    front = pareto_frame(points, objectives) if len(points) else points
+    return Cloud(front, points.drop(index=front.index))
+
+
+def pareto_figure(frame: pd.DataFrame, objectives: tuple[str, ...] = ("accuracy", "madds"),
+                  title: str = "Pareto front", overlays: list[Overlay] | None = None,
+                  ) -> go.Figure:
+    """The front (line and stars) over the dominated cloud, accuracy against Mult-Adds."""
+    cloud = pareto_cloud(frame, objectives)
+    scatter = go.Scattergl if len(cloud.dominated) > WEBGL_ABOVE else go.Scatter
+    figure = go.Figure()
+    figure.add_trace(scatter(x=cloud.dominated["madds"] / 1e6, y=cloud.dominated["val_accuracy"],
+                             mode="markers", name="dominated", text=_labels(cloud.dominated),
+                             marker={"color": "lightgray", "size": 6}))
+    figure.add_scatter(x=cloud.front["madds"] / 1e6, y=cloud.front["val_accuracy"],
+                       mode="lines+markers", name="Pareto front", text=_labels(cloud.front),
+                       line={"color": "black", "width": 2, "shape": "hv"},
+                       marker={"size": 10, "symbol": "star"})
+    add_overlays(figure, overlays or [])
+    figure.update_layout(title=title, xaxis_title=X_TITLES["madds"], xaxis_type="log",
+                         yaxis_title="validation accuracy", template="plotly_white")
+    return figure
+
+
+def _labels(points: pd.DataFrame) -> list[str]:
+    return [f"trial {row.number} · α {row.alpha:g} · {row.resolution} px"
+            if pd.notna(row.alpha) and pd.notna(row.resolution) else f"trial {row.number}"
+            for row in points.itertuples()]
+
+
+def hypervolume_figure(history: pd.DataFrame, title: str = "Hypervolume") -> go.Figure:
+    """Hypervolume (see `results.frames.hypervolume_history`) by trial and by compute time."""
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("over trials",
+                                                           "over compute time"))
+    figure.add_scatter(x=history["number"], y=history["hypervolume"], mode="lines",
+                       line={"shape": "hv"}, name="by trial", row=1, col=1)
+    figure.add_scatter(x=history["compute_seconds"] / 60, y=history["hypervolume"],
+                       mode="lines", line={"shape": "hv"}, name="by compute", row=1, col=2)
+    figure.update_xaxes(title_text="trial number", row=1, col=1)
+    figure.update_xaxes(title_text="training minutes (cumulative)", row=1, col=2)
+    figure.update_yaxes(title_text="hypervolume", row=1, col=1)
+    figure.update_layout(title=title, template="plotly_white", showlegend=False)
+    return figure
+
+
+def study_overlay(frame: pd.DataFrame, label: str | None = None) -> Overlay:
+    """Another study's Pareto front, to draw over this one's figures."""
+    front = pareto_frame(frame)
+    name = label or ", ".join(sorted(set(frame["study"].dropna()))) or "other study"
+    return Overlay(f"{name} (front)", list(front["madds"] / 1e6), list(front["val_accuracy"]),
+                   [f"trial {number}" for number in front["number"]])
+
+
+def read_reference_points(path: str | Path) -> Overlay:
+    """Reference points from a CSV with columns madds, accuracy and optionally label.
+
+    `madds` are Mult-Adds (569e6 for MobileNet-224, not 569) and `accuracy` a fraction in
+    [0, 1], the units of the study frames, so points from papers line up with trials.
+    """
+    path = Path(path)
+    try:
+        table = pd.read_csv(path)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise ReferenceFileError(f"cannot read reference points {path}: {error}") from None
+    return reference_overlay(table, path.stem)
+
+
+def reference_overlay(table: pd.DataFrame, name: str) -> Overlay:
+    """Check a reference-points table (see `read_reference_points`) and make it an overlay."""
+    missing = {"madds", "accuracy"} - set(table.columns)
+    if missing:
+        raise ReferenceFileError(f"reference points '{name}' lack column(s) {sorted(missing)}; "
+                                 "expected madds, accuracy and optionally label")
+    madds = pd.to_numeric(table["madds"], errors="coerce")
+    accuracy = pd.to_numeric(table["accuracy"], errors="coerce")
+    if madds.isna().any() or accuracy.isna().any() or (madds <= 0).any():
+        raise ReferenceFileError(f"reference points '{name}': madds and accuracy must be "
+                                 "positive numbers on every row")
+    if madds.max() < 1e4:
+        raise ReferenceFileError(f"reference points '{name}': madds look like millions; "
+                                 "write Mult-Adds (569e6, not 569)")
+    if accuracy.max() > 1:
+        raise ReferenceFileError(f"reference points '{name}': accuracy must be a fraction in "
+                                 "[0, 1] (divide percentages by 100)")
+    labels = table["label"].astype(str) if "label" in table else pd.Series([""] * len(table))
+    return Overlay(name, list(madds / 1e6), list(accuracy), list(labels))
+
+
+def add_overlays(figure: go.Figure, overlays: list[Overlay]) -> go.Figure:
+    """Draw overlays as labelled diamond markers (thin: the data is in each `Overlay`)."""
+    for overlay in overlays:
+        figure.add_scatter(x=overlay.madds, y=overlay.accuracy, name=overlay.label,
+                           mode="markers+text", text=overlay.text, textposition="top center",
+                           marker={"symbol": "diamond", "size": 9})
+    return figure

@@ -1,0 +1,240 @@
+"""Studies as tidy pandas tables: one row per trial, Pareto fronts, hypervolume, comparisons.
+
+The row holds what a reader of the V1 paper's figures wants next to each point: α, resolution,
+ρ, block choices, Mult-Adds, params, latency (when measured), validation and test accuracy,
+training time, state, and the study it came from, so several studies stack into one frame.
+
+Hypervolume reference point (the convention of `mnsearch.pareto`): accuracy becomes the loss
+1 − accuracy and every cost (Mult-Adds, params, latency) becomes value / reference, where the
+reference is the largest value of that cost among the trials considered (or the value passed in
+`references`, which comparisons across studies share); the volume is then measured against the
+point (1, …, 1). It lies in [0, 1], higher is better, and it is comparable only between fronts
+measured with the same references.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from mnsearch.errors import MnsearchError
+from mnsearch.pareto import hypervolume, normalized_losses, pareto_mask
+
+USER_COLUMNS = ["alpha", "resolution", "madds", "params", "params_keras", "latency_ms",
+                "val_accuracy", "test_accuracy", "train_seconds", "epochs_done", "duplicate_of",
+                "retry_of", "rejected", "error", "config_key", "blocks"]
+COLUMNS = ["study", "number", "state", *USER_COLUMNS, "rho", "block_types", "spec", "curve",
+           "started", "duration_s"]
+# Objective name (as studies record them) -> (frame column, direction).
+OBJECTIVES = {"accuracy": ("val_accuracy", "maximize"), "test_accuracy": ("test_accuracy",
+              "maximize"), "madds": ("madds", "minimize"), "params": ("params", "minimize"),
+              "latency": ("latency_ms", "minimize")}
+
+
+class StudyNotFoundError(MnsearchError):
+    """A study name that the storage does not hold; the message lists the ones it does."""
+
+
+def study_names(storage: optuna.storages.BaseStorage) -> list[str]:
+    """Names of the studies in a storage, sorted (for pickers and error messages).
+
+    Reads the study records only: `optuna.get_all_study_summaries` copies every trial, seconds
+    for a 10,000-trial study.
+    """
+    return sorted(study.study_name for study in storage.get_all_studies())
+
+
+def load_study(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:
+    """The study called `name`, or a StudyNotFoundError naming the available ones."""
+    names = study_names(storage)
+    if name not in names:
+        available = ", ".join(names) if names else "none (run `mnsearch sweep` first)"
+        raise StudyNotFoundError(f"no study '{name}' in this storage; available: {available}")
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def trials_frame(study: optuna.Study) -> pd.DataFrame:
+    """One row per trial (columns `COLUMNS`); sampled parameters appear as `param_<name>`."""
+    rows = [_trial_row(study.study_name, trial) for trial in study.get_trials(deepcopy=False)]
+    frame = pd.DataFrame(rows, columns=None if rows else COLUMNS)
+    if len(frame):
+        frame["rho"] = _rho(frame)
+    return frame
+
+
+def _trial_row(study_name: str, trial: optuna.trial.FrozenTrial) -> dict:
+    attrs = trial.user_attrs
+    row = {"study": study_name, "number": trial.number, "state": trial.state.name}
+    row.update({name: attrs.get(name) for name in USER_COLUMNS})
+    row["block_types"] = block_types(attrs.get("blocks"))
+    row["spec"] = json.dumps(attrs["spec"], sort_keys=True) if "spec" in attrs else None
+    row["curve"] = attrs.get("curve")
+    row["started"] = trial.datetime_start
+    finished = trial.datetime_complete
+    row["duration_s"] = ((finished - trial.datetime_start).total_seconds()
+                         if finished and trial.datetime_start else None)
+    row.update({f"param_{name}": value for name, value in trial.params.items()})
+    return row
+
+
+def _rho(frame: pd.DataFrame) -> pd.Series:
+    """ρ as the space sampled it (`param_rho`), else resolution / the study's largest one.
+
+    Spaces on small images sample ρ relative to the dataset's size (28 px is ρ = 1 for
+    Fashion-MNIST), as the V1 paper's 224/192/160/128 are relative to 224.
+    """
+    largest = frame.groupby("study")["resolution"].transform("max")
+    rho = frame["resolution"] / largest
+    if "param_rho" in frame:
+        rho = frame["param_rho"].astype(float).where(frame["param_rho"].notna(), rho)
+    return rho
+
+
+def block_types(blocks: str | None) -> str | None:
+    """The block types of a spec's block text, e.g. 'ds' (V1), 'ir' (V2/V3) or 'ds+ir'."""
+    if not blocks:
+        return None
+    return "+".join(sorted({block.split("_", 1)[0] for block in blocks.split()}))
+
+
+def studies_frame(storage: optuna.storages.BaseStorage, names: Iterable[str]) -> pd.DataFrame:
+    """Several studies stacked into one frame (the `study` column tells them apart)."""
+    frames = [trials_frame(load_study(storage, name)) for name in names]
+    frames = [frame for frame in frames if len(frame)]
+    if not frames:
+        return pd.DataFrame(columns=COLUMNS)
+    return pd.concat(frames, ignore_index=True)
+
+
+def completed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Complete trials that were evaluated (duplicates answered from the record excluded)."""
+    if frame.empty:
+        return frame
+    return frame[(frame["state"] == "COMPLETE") & frame["duplicate_of"].isna()]
+
+
+def objective_columns(objectives: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Frame columns and directions of objective names ('accuracy', 'madds', 'latency'…)."""
+    unknown = [name for name in objectives if name not in OBJECTIVES]
+    if unknown:
+        raise MnsearchError(f"unknown objective(s) {unknown}; choose from {list(OBJECTIVES)}")
+    return [OBJECTIVES[name][0] for name in objectives], [OBJECTIVES[name][1]
+                                                          for name in objectives]
+
+
+def pareto_frame(frame: pd.DataFrame, objectives: Sequence[str] = ("accuracy", "madds"),
+                 ) -> pd.DataFrame:
+    """Complete, evaluated trials on the Pareto front of `objectives`, sorted by Mult-Adds.
+
+    Trials lacking a value for one of the objectives (latency never measured) are left out.
+    """
+    columns, directions = objective_columns(objectives)
+    points = completed(frame)
+    points = points.dropna(subset=columns) if len(points) else points
+    if points.empty:
+        return points
+    values = points[columns].to_numpy(dtype=float)
+    return points[pareto_mask(values, directions)].sort_values("madds")
+
+
+def trained(frame: pd.DataFrame) -> pd.DataFrame:
+    """Trials that were trained: complete (duplicates excluded) or stopped early.
+
+    Trials rejected by a constraint (PRUNED with `rejected`) were never trained.
+    """
+    if frame.empty:
+        return frame
+    stopped = (frame["state"] == "PRUNED") & frame["rejected"].isna()
+    return frame[stopped | frame.index.isin(completed(frame).index)]
+
+
+def cost_references(frame: pd.DataFrame, objectives: Sequence[str]) -> dict[str, float]:
+    """The reference of every cost objective: its largest value among the trained trials.
+
+    Stopped trials count: their costs are known before training, and leaving them out would
+    move the reference (and every hypervolume) whenever the dearest model stops early.
+    """
+    columns, _ = objective_columns(objectives)
+    points = trained(frame)
+    return {name: float(points[column].max()) for name, column in zip(objectives, columns,
+                                                                      strict=True)
+            if name not in ("accuracy", "test_accuracy") and len(points)}
+
+
+def _losses(points: pd.DataFrame, objectives: Sequence[str],
+            references: dict[str, float]) -> np.ndarray:
+    """Losses in [0, 1] (module docstring); test accuracy is treated like accuracy."""
+    columns, _ = objective_columns(objectives)
+    names = ["accuracy" if name == "test_accuracy" else name for name in objectives]
+    return normalized_losses(points[columns].to_numpy(dtype=float), names, references)
+
+
+def study_hypervolume(frame: pd.DataFrame, objectives: Sequence[str] = ("accuracy", "madds"),
+                      references: dict[str, float] | None = None) -> float:
+    """Hypervolume of the evaluated trials (reference point: module docstring)."""
+    columns, _ = objective_columns(objectives)
+    points = completed(frame)
+    points = points.dropna(subset=columns) if len(points) else points
+    if points.empty:
+        return 0.0
+    references = references or cost_references(frame, objectives)
+    return hypervolume(_losses(points, objectives, references))
+
+
+def hypervolume_history(frame: pd.DataFrame, objectives: Sequence[str] = ("accuracy", "madds"),
+                        references: dict[str, float] | None = None) -> pd.DataFrame:
+    """Hypervolume after each evaluated trial, in trial order, with the compute spent so far.
+
+    Columns: number, hypervolume, compute_seconds (cumulative `train_seconds` of every trial,
+    pruned and failed ones included: they cost compute too). The volume is recomputed only when
+    a trial enters the front, so 10,000 trials take milliseconds.
+    """
+    columns, _ = objective_columns(objectives)
+    history = pd.DataFrame(columns=["number", "hypervolume", "compute_seconds"])
+    if frame.empty:
+        return history
+    ordered = frame.sort_values("number")
+    spent = ordered["train_seconds"].fillna(0.0).astype(float).cumsum()
+    points = completed(ordered).dropna(subset=columns)
+    if points.empty:
+        return history
+    references = references or cost_references(frame, objectives)
+    losses = _losses(points, objectives, references)
+    front, volume, volumes = np.empty((0, losses.shape[1])), 0.0, []
+    for loss in losses:
+        if not np.any(np.all(front <= loss, axis=1)):
+            front = np.vstack([front[~np.all(loss <= front, axis=1)], loss])
+            volume = hypervolume(front)
+        volumes.append(volume)
+    return pd.DataFrame({"number": points["number"].to_numpy(), "hypervolume": volumes,
+                         "compute_seconds": spent.loc[points.index].to_numpy()})
+
+
+def compare_studies(frame: pd.DataFrame, objectives: Sequence[str] = ("accuracy", "madds"),
+                    ) -> pd.DataFrame:
+    """One row per study: counts, front size, best accuracy, cheapest model, hypervolume.
+
+    The hypervolumes share one reference (the largest costs over all the studies), so they can
+    be compared with each other.
+    """
+    references = cost_references(frame, objectives)
+    rows = []
+    for name, group in frame.groupby("study", sort=True):
+        points = completed(group)
+        rows.append({
+            "study": name, "trials": len(group), "evaluated": len(points),
+            "pareto": len(pareto_frame(group, objectives)),
+            "best_accuracy": points["val_accuracy"].max() if len(points) else None,
+            "min_madds": points["madds"].min() if len(points) else None,
+            "train_seconds": group["train_seconds"].fillna(0.0).sum(),
+            "hypervolume": study_hypervolume(group, objectives, references)})
+    return pd.DataFrame(rows)
+
+
+def study_objectives(study: optuna.Study) -> tuple[str, ...]:
+    """The objectives a study records (sweeps store them), else accuracy vs Mult-Adds."""
+    return tuple(study.user_attrs.get("objectives", ("accuracy", "madds")))

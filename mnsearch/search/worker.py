@@ -1,0 +1,281 @@
+"""Multi-objective sweeps with Optuna: one worker's loop, the objective, the early-stopping rule.
+
+Each trial samples a point of the space, builds and costs the spec before any training
+(constraint violations are rejected untrained), answers a configuration already trained with
+the same recipe from the record (a sampler may re-propose it; it is never trained twice), and
+otherwise trains at the space's fidelity. Objectives use validation accuracy; the test accuracy
+is recorded for reporting only.
+
+Early stopping in a Pareto search is the rung rule of `search.early_stopping` (Optuna refuses
+`should_prune` for several objectives, optuna#3450); this module feeds it each trial's costs and
+the accuracies other trials recorded at the same rung.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from mnsearch.cost import cost
+from mnsearch.pareto import pareto_mask
+from mnsearch.search.early_stopping import MIN_DOMINATING, should_stop
+from mnsearch.search.space import SearchSpace, build_spec, check_satisfiable, violated_constraints
+from mnsearch.search.storage import beat, open_storage, recover_stale_trials, worker_identity
+from mnsearch.spec.arch import ArchSpec, spec_to_dict
+from mnsearch.spec.blocks import SpecError, format_block
+from mnsearch.train.loop import TrainConfig, release_compiled_programs, train_and_evaluate
+
+_COST_ATTRIBUTES = {"madds": "madds", "params": "params", "latency": "latency_ms"}
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    """How to run a sweep (the space says what to search)."""
+
+    study_name: str
+    storage: str | None = None
+    trials: int | None = None
+    timeout: float | None = None
+    sampler: str | None = None
+    jobs: int = 1
+    epochs: int | None = None
+    subset: float | None = None
+    seed: int = 0
+    early_stopping: bool = True
+    min_dominating: int = MIN_DOMINATING
+    artifacts: str = "mnsearch-artifacts"
+
+
+def recipe(space: SearchSpace, options: SweepOptions) -> TrainConfig:
+    """The training config of every trial: the space's recipe, with --epochs/--subset applied."""
+    values = dict(space.recipe)
+    if options.epochs is not None:
+        values["epochs"] = options.epochs
+    if options.subset is not None:
+        values["subset"] = options.subset
+    if "lr" in values:
+        values["learning_rate"] = values.pop("lr")
+    subset = values.get("subset")
+    if subset is not None and subset >= 1:
+        values["subset"] = int(subset)
+    return TrainConfig(**values)
+
+
+def config_key(spec: ArchSpec, config: TrainConfig, dataset: str) -> str:
+    """Identity of an evaluation: the same spec, recipe and dataset give the same key."""
+    text = json.dumps([spec_to_dict(spec), asdict(config), dataset], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+    """Optuna sampler by name; `grid` enqueues every point and samples nothing itself."""
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def open_study(space: SearchSpace, options: SweepOptions) -> optuna.Study:
+    """Create the study, or load it when it exists (then the objectives must agree)."""
+    sampler_name = options.sampler or space.sampler
+    study = optuna.create_study(
+        study_name=options.study_name, storage=open_storage(options.storage),
+        directions=space.directions, sampler=make_sampler(sampler_name, options.seed),
+        load_if_exists=True)
+    existing = study.user_attrs.get("objectives")
+    if existing is not None and list(existing) != list(space.objectives):
+        from mnsearch.search.space import SpaceError
+        raise SpaceError(f"study '{options.study_name}' optimises {existing}, the space "
+                         f"{list(space.objectives)}: use another --study name")
+    if existing is None:
+        study.set_user_attr("objectives", list(space.objectives))
+        study.set_user_attr("space", space.name)
+        study.set_user_attr("dataset", space.dataset)
+    return study
+
+
+def enqueue_grid(study: optuna.Study, space: SearchSpace,
+                 madds_of: Callable[[dict[str, Any]], float] | None = None) -> int:
+    """Enqueue every grid point not already complete, running or waiting; returns how many.
+
+    With `madds_of`, the cheapest points go first: they finish soonest and give the early-
+    stopping rule the cheaper, better trials it needs to stop expensive ones.
+    """
+    # A waiting trial has no params yet: its enqueued values are in system_attrs.
+    seen = {json.dumps(trial.params or trial.system_attrs.get("fixed_params", {}),
+                       sort_keys=True) for trial in study.get_trials(
+        deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING))}
+    added = 0
+    grid = sorted(space.grid(), key=madds_of) if madds_of else space.grid()
+    for params in grid:
+        if json.dumps(params, sort_keys=True) not in seen:
+            study.enqueue_trial(params)
+            added += 1
+    return added
+
+
+class Worker:
+    """One process's sweep loop over a shared study."""
+
+    def __init__(self, space: SearchSpace, options: SweepOptions, dataset: Any):
+        self.space, self.options, self.dataset = space, options, dataset
+        self.config = recipe(space, options)
+        self.study = open_study(space, options)
+        self.grid_mode = (options.sampler or space.sampler) == "grid"
+        self.trainings = 0
+        check_satisfiable(space, dataset.in_channels, dataset.num_classes,
+                          dataset.image_size[0])
+
+    def done(self) -> bool:
+        trials = self.study.get_trials(deepcopy=False)
+        if self.grid_mode:
+            return not any(trial.state == TrialState.WAITING for trial in trials)
+        finished = [t for t in trials if t.state.is_finished() and t.state != TrialState.FAIL]
+        if self.options.trials is not None and len(finished) >= self.options.trials:
+            return True
+        distinct = {t.user_attrs["config_key"] for t in finished if "config_key" in t.user_attrs}
+        return len(distinct) >= self.space.size  # the whole space is evaluated
+
+    def run(self, deadline: float | None = None) -> None:
+        while not self.done() and (deadline is None or time.time() < deadline):
+            recover_stale_trials(self.study)
+            if self.done():
+                break
+            trial = self.study.ask()
+            try:
+                self.evaluate(trial)
+            except KeyboardInterrupt:
+                self.study.tell(trial, state=TrialState.FAIL)
+                self.study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+                raise
+            release_compiled_programs()
+
+    def evaluate(self, trial: optuna.Trial) -> None:
+        params = {name: trial.suggest_categorical(name, choices)
+                  for name, choices in sorted(self.space.choices.items())}
+        try:
+            spec = build_spec(self.space, params, in_channels=self.dataset.in_channels,
+                              num_classes=self.dataset.num_classes,
+                              native=self.dataset.image_size[0])
+        except SpecError as error:  # e.g. a resolution too small for the stride schedule
+            trial.set_user_attr("rejected", str(error))
+            self.study.tell(trial, state=TrialState.PRUNED)
+            return
+        totals, key = cost(spec), config_key(spec, self.config, self.dataset.name)
+        for name, value in {"spec": spec_to_dict(spec), "blocks": " ".join(
+                format_block(b) for b in spec.blocks), "madds": totals.madds,
+                "params": totals.params, "params_keras": totals.params_keras,
+                "alpha": spec.alpha, "resolution": spec.resolution, "config_key": key,
+                "worker": worker_identity(), "recipe": asdict(self.config)}.items():
+            trial.set_user_attr(name, value)
+        beat(trial)
+        latency = self._latency(spec)
+        if latency is not None:
+            trial.set_user_attr("latency_ms", latency)
+        broken = violated_constraints(self.space, spec, latency)
+        if broken:
+            trial.set_user_attr("rejected", "; ".join(broken))
+            self.study.tell(trial, state=TrialState.PRUNED)
+            return
+        record = self._record(key, trial.number)
+        if record is not None:
+            for name in ("val_accuracy", "test_accuracy", "train_seconds", "curve"):
+                if name in record.user_attrs:
+                    trial.set_user_attr(name, record.user_attrs[name])
+            trial.set_user_attr("duplicate_of", record.number)
+            self.study.tell(trial, record.values)
+            return
+        self._train(trial, spec, totals, latency)
+
+    def _latency(self, spec: ArchSpec) -> float | None:
+        """Median batch-1 XLA latency on this machine, when an objective or constraint uses it.
+
+        Measured before training (like the cost), so a too-slow model is rejected untrained.
+        With --jobs N the other workers load the CPU while this one measures: latency searches
+        are best run with one worker per machine.
+        """
+        if "latency" not in self.space.objectives and \
+                "max_latency_ms" not in self.space.constraints:
+            return None
+        from mnsearch.nn.latency import measure_latency
+
+        return measure_latency(spec, batch_size=1, runtime="xla", repeats=20).latency_ms
+
+    def _record(self, key: str, number: int) -> optuna.trial.FrozenTrial | None:
+        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if trial.user_attrs.get("config_key") == key and trial.number != number:
+                return trial
+        return None
+
+    def _train(self, trial: optuna.Trial, spec: ArchSpec, totals: Any,
+               latency: float | None) -> None:
+        self.trainings += 1
+        folder = Path(self.options.artifacts) / self.options.study_name / f"trial-{trial.number}"
+        costs = {"madds": totals.madds, "params": totals.params, "latency_ms": latency}
+
+        def on_epoch(epoch: int, result: Any) -> bool:
+            beat(trial)
+            accuracy = result.val_accuracy[-1]
+            trial.set_user_attr(f"rung_{epoch + 1}", accuracy)
+            return self.options.early_stopping and self._should_stop(trial, epoch + 1, accuracy,
+                                                                    costs)
+
+        trial.set_user_attr("checkpoint", str((folder / "checkpoint.npz").resolve()))
+        result = train_and_evaluate(spec, self.dataset, self.config, folder, resume=False,
+                                    callback=on_epoch)
+        trial.set_user_attr("curve", result.val_accuracy)
+        trial.set_user_attr("train_seconds", result.train_seconds)
+        trial.set_user_attr("epochs_done", result.epochs_done)
+        if result.status == "failed":
+            trial.set_user_attr("error", result.error)
+            self.study.tell(trial, state=TrialState.FAIL)
+        elif result.status == "stopped":
+            self.study.tell(trial, state=TrialState.PRUNED)
+        else:
+            trial.set_user_attr("val_accuracy", result.val_accuracy[-1])
+            trial.set_user_attr("test_accuracy", result.test_accuracy)
+            values = {"accuracy": result.val_accuracy[-1], "madds": totals.madds,
+                      "params": totals.params, "latency": latency}
+            self.study.tell(trial, [values[name] for name in self.space.objectives])
+        self._keep_front_checkpoints()
+
+    def _should_stop(self, trial: optuna.Trial, epoch: int, accuracy: float,
+                     costs: dict[str, float | None]) -> bool:
+        """`early_stopping.should_stop` against every other trial's accuracy at this rung."""
+        cost_names = [_COST_ATTRIBUTES[name] for name in self.space.objectives
+                      if name in _COST_ATTRIBUTES]
+        own = {name: costs[name] for name in cost_names}
+        others = [(other.user_attrs[f"rung_{epoch}"],
+                   {name: other.user_attrs[name] for name in cost_names
+                    if name in other.user_attrs})
+                  for other in self.study.get_trials(deepcopy=False)
+                  if other.number != trial.number and f"rung_{epoch}" in other.user_attrs]
+        return should_stop(epoch, self.config.epochs, accuracy, own, others,
+                           self.options.min_dominating)
+
+    def _keep_front_checkpoints(self) -> None:
+        """Delete checkpoints of trials that left the Pareto front (they cannot be exported)."""
+        complete = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if not complete:
+            return
+        mask = pareto_mask(np.array([t.values for t in complete]), self.space.directions)
+        root = Path(self.options.artifacts) / self.options.study_name
+        for trial, on_front in zip(complete, mask, strict=True):
+            if not on_front and (root / f"trial-{trial.number}").exists():
+                shutil.rmtree(root / f"trial-{trial.number}", ignore_errors=True)
+        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.PRUNED,
+                                                                  TrialState.FAIL)):
+            shutil.rmtree(root / f"trial-{trial.number}", ignore_errors=True)

@@ -1,0 +1,3 @@
+"""The spec layer: blocks and their strings, `ArchSpec`, the layer plan, the families'
+presets and spec files. No JAX: everything above reads architectures from here.
+"""

@@ -1,0 +1,185 @@
+"""Blocks and their text form: the vocabulary every spec is written in (no JAX).
+
+Block-string grammar (tokens joined by ``_``, the block type first, the rest in any order)::
+
+    cn | ds | ir    block type: conv-BN-act, V1 depthwise separable, V2/V3 inverted residual
+    k<int>          kernel size of the spatial (depthwise, or stem) convolution
+    s<int>          stride (1 or 2); the spec's stride schedule may turn early 2s into 1s
+    e<num>          expansion ratio of ``ir`` blocks, a decimal or a fraction such as 11/3
+    c<int>          output channels (already width-scaled: a spec holds real widths)
+    se<num>         squeeze-excite ratio of the expanded width (0 = no SE)
+    relu | relu6 | hswish | identity    activation (``ir``: of the expand and depthwise convs)
+    noskip          no residual connection even where shapes allow one
+
+Example: ``ir_k5_s2_e6_c40_se0.25_hswish``. References: MobileNet V1 (arXiv 1704.04861), V2
+(arXiv 1801.04381), V3 (arXiv 1905.02244); the grammar follows timm's block strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from mnsearch.errors import MnsearchError
+
+BLOCK_TYPES = ("cn", "ds", "ir")
+ACTIVATIONS = ("relu", "relu6", "hswish", "identity")
+PADDINGS = ("same", "symmetric", "keras_v1")
+SE_GATES = ("hard_sigmoid", "sigmoid")
+
+# A named stride schedule says how many of the network's first stride-2 layers (stem first) run
+# at stride 1. "paper" keeps the published 32x total stride; small inputs (28-32 px) lose most of
+# their pixels there, so "stem1" (16x) and "cifar" (8x) trade compute (~4-5x per halving,
+# ../shared/reference/measured.md) for spatial detail.
+STRIDE_SCHEDULES: dict[str, int] = {"paper": 0, "stem1": 1, "cifar": 2}
+
+
+class SpecError(MnsearchError):
+    """A spec, block string or spec file is invalid; the message names the field and the fix."""
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """Round to the nearest multiple of `divisor`, never more than 10% below `value`.
+
+    The rule of the TF-slim/Keras MobileNet V2/V3 code (`_make_divisible`/`_depth`); divisor 1
+    degenerates to ordinary rounding.
+    """
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    """One block: plain conv, depthwise separable (V1) or inverted residual (V2/V3)."""
+
+    block_type: str
+    kernel_size: int
+    stride: int
+    out_channels: int
+    expansion: float = 1.0
+    se_ratio: float = 0.0
+    activation: str = "relu"
+    skip: bool = True
+
+    def __post_init__(self) -> None:
+        check_choice("block type", self.block_type, BLOCK_TYPES)
+        check_choice("activation", self.activation, ACTIVATIONS)
+        for name in ("kernel_size", "stride", "out_channels"):
+            if getattr(self, name) < 1:
+                value = getattr(self, name)
+                raise SpecError(f"block {name} must be a positive integer, got {value}")
+        if self.kernel_size % 2 == 0:
+            raise SpecError(f"block kernel_size must be odd, got {self.kernel_size}")
+        if self.stride not in (1, 2):
+            raise SpecError(f"block stride must be 1 or 2, got {self.stride}")
+        if self.expansion <= 0:
+            raise SpecError(f"block expansion must be > 0, got {self.expansion}")
+        if self.block_type != "ir" and self.expansion != 1.0:
+            raise SpecError(f"expansion applies to 'ir' blocks only, got it on '{self.block_type}'")
+        if not 0.0 <= self.se_ratio <= 1.0:
+            raise SpecError(f"block se_ratio must be in [0, 1], got {self.se_ratio}")
+        if self.block_type == "cn" and self.se_ratio:
+            raise SpecError("squeeze-excite applies to 'ds' and 'ir' blocks, not 'cn'")
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """What follows global pooling: an optional 1x1 conv with bias (V3), dropout, classifier."""
+
+    channels: int = 0
+    activation: str = "identity"
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_choice("head activation", self.activation, ACTIVATIONS)
+        if self.channels < 0:
+            raise SpecError(f"head channels must be >= 0 (0 = no head conv), got {self.channels}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise SpecError(f"head dropout must be in [0, 1), got {self.dropout}")
+
+
+def format_number(value: float) -> str:
+    """Shortest exact text for a ratio: ``6``, ``4.5``, or a small fraction such as ``11/3``."""
+    if float(value).is_integer():
+        return str(int(value))
+    text = repr(float(value))
+    fraction = Fraction(value).limit_denominator(64)
+    if len(text) > 6 and float(fraction) == value:
+        return f"{fraction.numerator}/{fraction.denominator}"
+    return text
+
+
+def parse_number(text: str, token: str) -> float:
+    """Parse a decimal or ``p/q`` fraction from a block-string token."""
+    try:
+        if "/" in text:
+            numerator, denominator = text.split("/")
+            return float(Fraction(int(numerator), int(denominator)))
+        return float(text)
+    except (ValueError, ZeroDivisionError):
+        raise SpecError(f"token '{token}': '{text}' is not a number") from None
+
+
+def format_block(block: BlockSpec) -> str:
+    """The block string of `block`; `parse_block(format_block(b)) == b` for every block."""
+    tokens = [block.block_type, f"k{block.kernel_size}", f"s{block.stride}"]
+    if block.block_type == "ir":
+        tokens.append(f"e{format_number(block.expansion)}")
+    tokens.append(f"c{block.out_channels}")
+    if block.se_ratio:
+        tokens.append(f"se{format_number(block.se_ratio)}")
+    tokens.append(block.activation)
+    if not block.skip:
+        tokens.append("noskip")
+    return "_".join(tokens)
+
+
+def parse_block(text: str) -> BlockSpec:
+    """Parse a block string such as ``ir_k3_s2_e6_c24_relu6`` (grammar in the module docstring)."""
+    if not isinstance(text, str) or not text:
+        raise SpecError(f"a block string must be a non-empty string, got {text!r}")
+    block_type, *tokens = text.split("_")
+    if block_type not in BLOCK_TYPES:
+        raise SpecError(
+            f"block '{text}': unknown block type '{block_type}' (allowed: {', '.join(BLOCK_TYPES)})"
+        )
+    fields: dict[str, Any] = {"block_type": block_type}
+    for token in tokens:
+        name, value = _parse_token(token, text)
+        if name in fields:
+            raise SpecError(f"block '{text}': '{name}' is given twice")
+        fields[name] = value
+    missing = [key for key in ("kernel_size", "stride", "out_channels") if key not in fields]
+    if missing:
+        letters = {"kernel_size": "k<int>", "stride": "s<int>", "out_channels": "c<int>"}
+        needed = ", ".join(letters[key] for key in missing)
+        raise SpecError(f"block '{text}': missing {needed}")
+    try:
+        return BlockSpec(**fields)
+    except SpecError as error:
+        raise SpecError(f"block '{text}': {error}") from None
+
+
+def _parse_token(token: str, text: str) -> tuple[str, Any]:
+    if token in ACTIVATIONS:
+        return "activation", token
+    if token == "noskip":
+        return "skip", False
+    for prefix, name in (("se", "se_ratio"), ("k", "kernel_size"), ("s", "stride"),
+                         ("c", "out_channels"), ("e", "expansion")):
+        if token.startswith(prefix) and len(token) > len(prefix):
+            value = token[len(prefix):]
+            if name in ("se_ratio", "expansion"):
+                return name, parse_number(value, token)
+            if value.isdigit():
+                return name, int(value)
+    allowed = "k<int>, s<int>, e<num>, c<int>, se<num>, " + ", ".join(ACTIVATIONS) + ", noskip"
+    raise SpecError(f"block '{text}': unknown token '{token}' (allowed: {allowed})")
+
+
+def check_choice(what: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise SpecError(f"unknown {what} '{value}' (allowed: {', '.join(allowed)})")

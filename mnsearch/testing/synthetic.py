@@ -1,0 +1,91 @@
+"""Synthetic studies: trials shaped like a sweep's, without training (tests, benchmarks, demos).
+
+Every trial is a real preset (V1, V2 or V3-Small at some α and resolution) costed by the
+analytic model, so Mult-Adds, params, block strings and specs are exact; only the accuracy,
+the training curve, the time and the latency are made up (a noisy increasing function of
+Mult-Adds), which is enough to exercise tables, figures and the dashboard at any size.
+"""
+
+from __future__ import annotations
+
+import datetime
+from functools import cache
+
+import numpy as np
+import optuna
+from optuna.distributions import CategoricalDistribution
+from optuna.trial import TrialState, create_trial
+
+from mnsearch.cost import cost
+from mnsearch.spec.arch import spec_to_dict
+from mnsearch.spec.blocks import format_block
+from mnsearch.spec.families import preset
+
+FAMILIES = ("v1", "v2", "v3-small")
+ALPHAS = (0.25, 0.5, 0.75, 1.0)
+RESOLUTIONS = (96, 128, 160, 192, 224)
+DISTRIBUTIONS = {"family": CategoricalDistribution(FAMILIES),
+                 "alpha": CategoricalDistribution(ALPHAS),
+                 "resolution": CategoricalDistribution(RESOLUTIONS)}
+
+
+@cache
+def _architecture(family: str, alpha: float, resolution: int) -> dict:
+    """User attributes a sweep records before training (cached: only 60 distinct points)."""
+    spec = preset(family, alpha, resolution, num_classes=10)
+    totals = cost(spec)
+    return {"spec": spec_to_dict(spec), "blocks": " ".join(format_block(b) for b in spec.blocks),
+            "madds": totals.madds, "params": totals.params, "params_keras": totals.params_keras,
+            "alpha": alpha, "resolution": resolution}
+
+
+def synthetic_trial(number: int, rng: np.random.Generator,
+                    state: TrialState = TrialState.COMPLETE) -> optuna.trial.FrozenTrial:
+    """One made-up trial (see the module docstring); `number` only sets its start time."""
+    params = {"family": str(rng.choice(FAMILIES)), "alpha": float(rng.choice(ALPHAS)),
+              "resolution": int(rng.choice(RESOLUTIONS))}
+    attrs = dict(_architecture(params["family"], params["alpha"], params["resolution"]))
+    accuracy = float(np.clip(0.55 + 0.05 * np.log(attrs["madds"] / 1e6)
+                             + rng.normal(0, 0.03), 0.05, 0.99))
+    epochs = 3
+    attrs["curve"] = [accuracy * (0.85 + 0.05 * epoch) for epoch in range(1, epochs + 1)]
+    attrs["train_seconds"] = float(attrs["madds"] / 2e7 * rng.uniform(0.8, 1.2))
+    attrs["epochs_done"] = epochs
+    attrs["latency_ms"] = float(attrs["madds"] / 1e8 + rng.uniform(0.1, 0.3))
+    values = None
+    if state == TrialState.COMPLETE:
+        attrs["val_accuracy"] = accuracy
+        attrs["test_accuracy"] = accuracy - 0.01
+        values = [accuracy, attrs["madds"]]
+    elif state == TrialState.FAIL:
+        attrs["error"] = "loss became nan"
+    elif state == TrialState.RUNNING:
+        del attrs["curve"], attrs["train_seconds"]
+    return _timed(create_trial(state=state, params=params, distributions=DISTRIBUTIONS,
+                               values=values, user_attrs=attrs), number)
+
+
+def synthetic_study(storage: optuna.storages.BaseStorage | str, name: str, trials: int,
+                    seed: int = 0, failed: int = 0, running: int = 0) -> optuna.Study:
+    """A study of `trials` complete trials (+ failed and running ones) recorded like a sweep's."""
+    study = optuna.create_study(study_name=name, storage=storage,
+                                directions=["maximize", "minimize"])
+    study.set_user_attr("objectives", ["accuracy", "madds"])
+    study.set_user_attr("space", "synthetic")
+    study.set_user_attr("dataset", "synthetic")
+    rng = np.random.default_rng(seed)
+    states = ([TrialState.COMPLETE] * trials + [TrialState.FAIL] * failed
+              + [TrialState.RUNNING] * running)
+    study.add_trials([synthetic_trial(number, rng, state)
+                      for number, state in enumerate(states)])
+    return study
+
+
+def _timed(trial: optuna.trial.FrozenTrial, number: int) -> optuna.trial.FrozenTrial:
+    """Spread start times a minute apart (create_trial stamps them all 'now')."""
+    start = datetime.datetime(2025, 1, 1) + datetime.timedelta(minutes=number)
+    trial.datetime_start = start
+    if trial.state.is_finished():
+        seconds = trial.user_attrs.get("train_seconds", 1.0)
+        trial.datetime_complete = start + datetime.timedelta(seconds=seconds)
+    return trial

@@ -1,0 +1,61 @@
+"""Steady-state throughput of a spec: images per second for a training step or inference.
+
+Compilation and the first steps are excluded (warm-up); the figure is the median over timed
+repeats, because these machines are noisy. The training step is the one `train_and_evaluate`
+runs, so the number predicts a sweep's cost.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from mnsearch.nn.model import build, eval_view
+from mnsearch.spec.arch import ArchSpec
+from mnsearch.train.evaluation import _predict
+from mnsearch.train.loop import TrainConfig, _train_step, make_optimizer
+
+MODES = ("train", "infer")
+
+
+def step_function(spec: ArchSpec, batch_size: int = 128,
+                  mode: str = "train") -> Callable[[], jax.Array]:
+    """One training step (or inference batch) of `spec` on fixed random data, per call."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode '{mode}' (allowed: {', '.join(MODES)})")
+    rng = np.random.default_rng(0)
+    images = jnp.asarray(rng.normal(size=(batch_size, spec.resolution, spec.resolution,
+                                          spec.in_channels)), jnp.float32)
+    labels = jnp.asarray(rng.integers(0, spec.num_classes, batch_size), jnp.int32)
+    model = build(spec)
+    if mode == "infer":
+        view = eval_view(model)
+        return lambda: _predict(view, images)
+    optimizer = nnx.Optimizer(model, make_optimizer(TrainConfig(), 10), wrt=nnx.Param)
+    key = jax.random.key(0)
+    return lambda: _train_step(model, optimizer, None, images, labels, key, 0.1,
+                               spec.num_classes, 0, False)
+
+
+def throughput(spec: ArchSpec, batch_size: int = 128, mode: str = "train", steps: int = 10,
+               repeats: int = 3, warmup: int = 2) -> float:
+    """Median images/s over `repeats` runs of `steps` steps each, after `warmup` steps."""
+    if batch_size < 1 or steps < 1:
+        raise ValueError("batch size and steps must be >= 1")
+    step = step_function(spec, batch_size, mode)
+    for _ in range(warmup):
+        jax.block_until_ready(step())
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(steps):
+            result = step()
+        jax.block_until_ready(result)
+        rates.append(steps * batch_size / (time.perf_counter() - start))
+    return statistics.median(rates)

@@ -1,0 +1,96 @@
+"""On-device preprocessing of NHWC image batches: normalisation, resizing, augmentation.
+
+Pure, jit-compiled functions: the training step calls `augment` inside its own jit, so
+augmentation costs no host round trip and the same key always gives the same batch.
+`channel_statistics` is the one host-side (numpy) function: it runs once on the train split.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mnsearch.data.datasets import DatasetError
+
+_STATISTICS_CHUNK = 8192  # images per float64 accumulation, to bound host memory
+
+
+def channel_statistics(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation of pixels scaled to [0, 1] (float32, shape C).
+
+    Compute them on the training split only, so no test information leaks into training.
+    A constant channel gets std 1 rather than 0, so normalising it cannot divide by zero.
+    """
+    if images.ndim != 4 or len(images) == 0:
+        raise DatasetError(f"channel statistics need a non-empty N×H×W×C batch, got shape "
+                           f"{images.shape}")
+    channels = images.shape[-1]
+    total, total_squares = np.zeros(channels), np.zeros(channels)
+    for start in range(0, len(images), _STATISTICS_CHUNK):
+        chunk = np.asarray(images[start:start + _STATISTICS_CHUNK], np.float64) / 255.0
+        total += chunk.sum(axis=(0, 1, 2))
+        total_squares += np.square(chunk).sum(axis=(0, 1, 2))
+    count = images.size // channels
+    mean = total / count
+    std = np.sqrt(np.maximum(total_squares / count - np.square(mean), 0.0))
+    std = np.where(std < 1e-6, 1.0, std)
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+@jax.jit
+def normalize(images: jax.Array | np.ndarray, mean: jax.Array | np.ndarray,
+              std: jax.Array | np.ndarray) -> jax.Array:
+    """(images / 255 - mean) / std as float32: the inputs are 0..255 pixel values."""
+    return (jnp.asarray(images, jnp.float32) / 255.0 - mean) / std
+
+
+@partial(jax.jit, static_argnames="resolution")
+def resize(images: jax.Array | np.ndarray, resolution: int) -> jax.Array:
+    """Bilinear, antialiased resize of an NHWC batch to resolution×resolution (float32).
+
+    Antialiasing matters when shrinking: without it, downsampled images alias. Returns the
+    batch unchanged (as float32) when it already has that size.
+    """
+    images = jnp.asarray(images)
+    if not jnp.issubdtype(images.dtype, jnp.floating):
+        images = images.astype(jnp.float32)
+    count, height, width, channels = images.shape
+    if (height, width) == (resolution, resolution):
+        return images
+    return jax.image.resize(images, (count, resolution, resolution, channels),
+                            method="linear", antialias=True)
+
+
+@partial(jax.jit, static_argnames=("crop_padding", "flip"))
+def augment(images: jax.Array, key: jax.Array, *, crop_padding: int = 2,
+            flip: bool = True) -> jax.Array:
+    """Random crop after zero padding, and random horizontal flip, each image on its own.
+
+    Padding pads with 0, which for normalised batches is the mean pixel. Vectorised over
+    the batch (vmap of a dynamic slice), so its cost does not grow with Python overhead.
+    """
+    if crop_padding < 0:
+        raise DatasetError(f"crop padding {crop_padding} is negative: use 0 (no crop) or more")
+    crop_key, flip_key = jax.random.split(key)
+    if crop_padding:
+        images = _random_crop(images, crop_key, crop_padding)
+    if flip:
+        flipped = jax.random.bernoulli(flip_key, 0.5, (images.shape[0],))
+        images = jnp.where(flipped[:, None, None, None], images[:, :, ::-1, :], images)
+    return images
+
+
+def _random_crop(images: jax.Array, key: jax.Array, padding: int) -> jax.Array:
+    """Pad by `padding` on every side, then cut each image back at a random offset."""
+    count, height, width, channels = images.shape
+    padded = jnp.pad(images, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    offsets = jax.random.randint(key, (count, 2), 0, 2 * padding + 1)
+
+    def crop(image: jax.Array, offset: jax.Array) -> jax.Array:
+        return jax.lax.dynamic_slice(image, (offset[0], offset[1], 0), (height, width, channels))
+
+    return jax.vmap(crop)(padded, offsets)
+
