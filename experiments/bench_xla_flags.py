@@ -21,7 +21,8 @@ from flax import nnx
 
 from mnsearch.nn.model import build
 from mnsearch.spec.families import preset
-from mnsearch.train.loop import TrainConfig, _loss, make_optimizer
+from mnsearch.train.config import TrainConfig
+from mnsearch.train.loop import _loss, make_optimizer
 
 _FUSION = "LIBRARY_FUSION_TYPE_"
 VARIANTS: dict[str, dict[str, object]] = {

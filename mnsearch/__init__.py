@@ -31,7 +31,7 @@ _LAZY = {  # name -> module, imported on first use (JAX, Flax, pandas, Optuna)
     "measure_latency": "mnsearch.nn.latency",
     "load_dataset": "mnsearch.data.load",
     "train_and_evaluate": "mnsearch.train.loop",
-    "TrainConfig": "mnsearch.train.loop",
+    "TrainConfig": "mnsearch.train.config",
     "load_space": "mnsearch.search.space",
     "run_sweep": "mnsearch.search.runner",
     "SweepOptions": "mnsearch.search.worker",

@@ -17,10 +17,10 @@ from mnsearch.data import readers as dataset_readers
 from mnsearch.data.datasets import (
     Dataset,
     DatasetError,
-    load_dataset,
     split_validation,
     stratified_subset,
 )
+from mnsearch.data.load import load_dataset
 
 REAL_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 FASHION_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",

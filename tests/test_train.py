@@ -14,7 +14,8 @@ from mnsearch.data.datasets import Dataset
 from mnsearch.nn.model import build, eval_view
 from mnsearch.spec.families import preset
 from mnsearch.train.checkpoint import CheckpointError, load_state, save_state
-from mnsearch.train.loop import TrainConfig, TrainingError, train_and_evaluate
+from mnsearch.train.config import TrainConfig, TrainingError
+from mnsearch.train.loop import train_and_evaluate
 from mnsearch.train.weights import ema_decay_at, load_weights
 
 

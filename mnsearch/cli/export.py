@@ -9,6 +9,8 @@ from typing import Any
 
 from rich.console import Console
 
+from mnsearch.cli.common import add_arch_arguments
+
 
 def add_export_parser(commands: Any) -> None:
     from mnsearch.export.export import FORMATS
@@ -46,7 +48,7 @@ def export_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_latency_parser(commands: Any, add_arch_arguments: Any) -> None:
+def add_latency_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "latency", help="median inference latency of an architecture on this machine",
         description="Median of repeated forward passes after warm-up (compile excluded).")

@@ -12,11 +12,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from mnsearch.atomic import write_atomically
+from mnsearch.cli.common import add_arch_arguments
 from mnsearch.spec.blocks import SpecError
 from mnsearch.spec.io import resolve_arch, save_spec
+from mnsearch.train.config import config_from_settings, recipe_fields
 
 
-def add_train_parser(commands: Any, add_arch_arguments: Any) -> None:
+def add_train_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "train", help="train an architecture and report its test accuracy",
         description="Train ARCH on a dataset; writes spec.yaml, metrics.json and a checkpoint.")
@@ -26,33 +28,38 @@ def add_train_parser(commands: Any, add_arch_arguments: Any) -> None:
     parser.add_argument("--data-dir", help="folder holding the Fashion-MNIST IDX files")
     parser.add_argument("--download", action="store_true",
                         help="download Fashion-MNIST (checksummed) if it is not installed")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--optimizer", default="adamw", help="adamw, sgd or rmsprop")
-    parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
-    parser.add_argument("--weight-decay", type=float, default=0.05)
-    parser.add_argument("--lr-schedule", default="cosine",
-                        help="cosine, step or constant (after one warm-up epoch)")
-    parser.add_argument("--label-smoothing", type=float, default=0.1)
-    parser.add_argument("--bn-momentum", type=float, default=0.99,
-                        help="BatchNorm momentum while training (Flax/Keras convention)")
+    # Recipe flags default to None: TrainConfig holds the defaults, in one place.
+    parser.add_argument("--epochs", type=int, help="epochs (default 10)")
+    parser.add_argument("--batch-size", type=int, help="batch size (default 64)")
+    parser.add_argument("--optimizer", help="adamw (default), sgd or rmsprop")
+    parser.add_argument("--lr", type=float, help="peak learning rate (default 2e-3)")
+    parser.add_argument("--weight-decay", type=float, help="default 0.05")
+    parser.add_argument("--lr-schedule", help="cosine (default), step or constant, after the "
+                        "warm-up (warmup_epochs, default 1)")
+    parser.add_argument("--label-smoothing", type=float, help="default 0.1")
+    parser.add_argument("--bn-momentum", type=float,
+                        help="BatchNorm momentum while training (Flax/Keras convention; "
+                        "default 0.99)")
     parser.add_argument("--no-augment", action="store_true", help="no random crops or flips")
     parser.add_argument("--ema", type=float, metavar="DECAY",
                         help="evaluate and save an EMA of the weights (e.g. 0.999)")
     parser.add_argument("--bf16", action="store_true",
                         help="compute in bfloat16 (parameters and loss stay float32)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="any recipe field, e.g. --set warmup_epochs=0.5 (repeatable; "
+                        f"fields: {', '.join(recipe_fields())})")
     parser.add_argument("--init", metavar="PATH",
                         help="start from the model weights of a checkpoint.npz/weights.npz "
                              "or a folder holding one (optimizer state is not loaded)")
     parser.add_argument("--subset", type=_subset,
                         help="stratified training subset: a count (5000) or a fraction (0.1)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int)
     parser.add_argument("--out", help="output folder (default runs/train-ARCH)")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     parser.set_defaults(handler=train_command)
 
 
-def add_bench_parser(commands: Any, add_arch_arguments: Any) -> None:
+def add_bench_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "bench", help="steady-state training or inference images per second",
         description="Images per second after compilation and warm-up (median of 3 repeats).")
@@ -88,15 +95,9 @@ def bench_command(args: argparse.Namespace) -> int:
 
 def train_command(args: argparse.Namespace) -> int:
     from mnsearch.data.load import load_dataset
-    from mnsearch.train.loop import TrainConfig, train_and_evaluate
+    from mnsearch.train.loop import train_and_evaluate
 
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
-                         optimizer=args.optimizer, learning_rate=args.lr,
-                         weight_decay=args.weight_decay, schedule=args.lr_schedule,
-                         label_smoothing=args.label_smoothing, seed=args.seed,
-                         subset=args.subset, augment=not args.no_augment,
-                         bn_momentum=args.bn_momentum, ema_decay=args.ema,
-                         compute_dtype="bfloat16" if args.bf16 else "float32")
+    config = config_from_settings(_flag_values(args), args.set)
     dataset = load_dataset(args.dataset, args.data_dir, download=args.download)
     spec = resolve_arch(args.arch, args.alpha, args.resolution or dataset.image_size[0],
                         num_classes=args.num_classes or dataset.num_classes,
@@ -107,7 +108,7 @@ def train_command(args: argparse.Namespace) -> int:
         raise SpecError(f"output folder '{out}' is not empty: pass --resume to continue it, "
                         "or choose another --out")
     console = Console()
-    with _progress_bar(console) as (progress, task):
+    with TrainingProgress(console) as (progress, task):
         def show(update: dict[str, Any]) -> None:
             description = f"epoch {update['epoch']}/{config.epochs} loss {update['loss']:.3f}"
             total = config.epochs * update["steps"]
@@ -119,7 +120,8 @@ def train_command(args: argparse.Namespace) -> int:
     metrics = {"spec": spec.name, "dataset": dataset.name, "config": asdict(config),
                "init": args.init, **result.as_dict()}
     out.mkdir(parents=True, exist_ok=True)  # may not exist if the run failed in epoch 1
-    save_spec(spec.replace(bn_momentum=args.bn_momentum), out / "spec.yaml")  # as trained
+    trained = spec if config.bn_momentum is None else spec.replace(bn_momentum=config.bn_momentum)
+    save_spec(trained, out / "spec.yaml")  # as trained
     text = json.dumps(metrics, indent=2).encode()
     write_atomically(out / "metrics.json", text)
     if result.status == "failed":
@@ -133,6 +135,21 @@ def train_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The recipe fields the user gave as flags (the rest keep TrainConfig's defaults)."""
+    values = {"epochs": args.epochs, "batch_size": args.batch_size, "optimizer": args.optimizer,
+              "learning_rate": args.lr, "weight_decay": args.weight_decay,
+              "schedule": args.lr_schedule, "label_smoothing": args.label_smoothing,
+              "seed": args.seed, "subset": args.subset, "bn_momentum": args.bn_momentum,
+              "ema_decay": args.ema}
+    values = {name: value for name, value in values.items() if value is not None}
+    if args.no_augment:
+        values["augment"] = False
+    if args.bf16:
+        values["compute_dtype"] = "bfloat16"
+    return values
+
+
 def _subset(text: str) -> float | int:
     """'5000' is a count of images, '0.1' or '1.0' a fraction of the training split."""
     try:
@@ -141,7 +158,7 @@ def _subset(text: str) -> float | int:
         raise argparse.ArgumentTypeError(f"expected a count or a fraction, got '{text}'") from None
 
 
-class _progress_bar:
+class TrainingProgress:
     """A rich progress bar with step, loss, images/s and ETA, as a context manager."""
 
     def __init__(self, console: Console):

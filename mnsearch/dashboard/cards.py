@@ -1,14 +1,21 @@
 """The trial card (spec, layer table, training curve, cost breakdown, export command) and the
-side-by-side comparison of 2–4 trials, as Dash components built from frame rows."""
+side-by-side comparison of 2–4 trials, as Dash components built from frame rows.
+
+The export command is `mnsearch.export`'s own (one definition of the command line, password
+masked there), shown wrapped with a copy button: it is too long for one line of the panel.
+"""
 
 from __future__ import annotations
 
 from numbers import Integral
+from pathlib import Path
 
+import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import dcc, html
 
-from mnsearch.dashboard.data import export_command
+from mnsearch.dashboard.plots import styled
+from mnsearch.export.export import ExportRequest, export_command
 from mnsearch.plots.trial import (
     cost_breakdown_figure,
     curves_figure,
@@ -20,10 +27,12 @@ from mnsearch.plots.trial import (
 FACTS = [("state", "state", "{}"), ("α", "alpha", "{:g}"), ("resolution", "resolution", "{:g}"),
          ("ρ", "rho", "{:.3f}"), ("block types", "block_types", "{}"),
          ("Mult-Adds (M)", "madds", "{:,.2f}"), ("params (M)", "params", "{:.3f}"),
-         ("latency (ms)", "latency_ms", "{:.3f}"), ("val accuracy", "val_accuracy", "{:.4f}"),
-         ("test accuracy", "test_accuracy", "{:.4f}"), ("train s", "train_seconds", "{:.1f}")]
+         ("latency (ms)", "latency_ms", "{:.3f}"), ("val accuracy", "val_accuracy", "{:.2%}"),
+         ("test accuracy", "test_accuracy", "{:.2%}"), ("train s", "train_seconds", "{:.1f}")]
 SCALE = {"madds": 1e6, "params": 1e6}
-CELL = {"border": "1px solid #ddd", "padding": "2px 6px", "textAlign": "right"}
+STATE_COLOURS = {"COMPLETE": "success", "RUNNING": "primary", "PRUNED": "warning",
+                 "FAIL": "danger"}
+GRAPH_CONFIG = {"displaylogo": False, "displayModeBar": False}
 
 
 def fact(row: pd.Series, column: str, template: str) -> str:
@@ -36,51 +45,86 @@ def fact(row: pd.Series, column: str, template: str) -> str:
 
 def trial_card(row: pd.Series, storage_label: str) -> html.Div:
     """Everything about one trial; the figures are drawn from its spec and curve."""
-    title = f"{row['study']} #{int(row['number'])}"
-    facts = html.Table([html.Tr([html.Th(label, style=CELL), html.Td(
-        fact(row, column, template), style=CELL)]) for label, column, template in FACTS],
-        id="card-facts")
-    command = export_command(str(row["study"]), storage_label, int(row["number"]))
-    parts = [html.H3(title, id="card-title"), facts,
-             html.P("Export this trial's model:"), html.Pre(command, id="card-export")]
-    spec = trial_spec(row.get("spec"))
-    if spec is not None:
-        parts += [html.H4("Blocks"), html.Pre("\n".join(str(row["blocks"]).split()),
-                                              id="card-blocks"),
-                  dcc.Graph(figure=cost_breakdown_figure(spec), style={"height": "300px"},
-                            config={"displaylogo": False}),
-                  html.Details([html.Summary("Layer table"), _table(spec_layers(spec))])]
+    facts = dbc.Table([html.Tbody([html.Tr([html.Th(label), html.Td(fact(row, column, template))])
+                                   for label, column, template in FACTS])],
+                      id="card-facts", size="sm", striped=True, className="facts")
+    parts = [_card_title(row), facts, _export(row, storage_label)]
     curves = training_curves(pd.DataFrame([row]))
     if curves:
-        parts.append(dcc.Graph(figure=curves_figure(curves), style={"height": "260px"},
-                               config={"displaylogo": False}))
+        parts.append(_graph(styled(curves_figure(curves), accuracy_axis=True,
+                                   xaxis={"dtick": 1}, showlegend=False), 220))
+    spec = trial_spec(row.get("spec"))
+    if spec is not None:
+        blocks = str(row["blocks"]).split()
+        parts += [_graph(styled(cost_breakdown_figure(spec), legend={"orientation": "h",
+                                                                     "y": 1.12, "x": 1,
+                                                                     "xanchor": "right"}), 240),
+                  html.Details([html.Summary(f"Blocks ({len(blocks)})"),
+                                html.Pre("\n".join(blocks), id="card-blocks",
+                                         className="blocks")]),
+                  html.Details([html.Summary("Layer table"), _table(spec_layers(spec))])]
     return html.Div(parts, id="card-body")
+
+
+def _card_title(row: pd.Series) -> html.Div:
+    """Study and number, with the state and the architecture's main choices as badges."""
+    state = str(row.get("state") or "?")
+    badges = [dbc.Badge(state.lower(), color=STATE_COLOURS.get(state, "secondary"))]
+    badges += [dbc.Badge(text, color="light", text_color="dark", className="border")
+               for text in (f"α {fact(row, 'alpha', '{:g}')}",
+                            f"{fact(row, 'resolution', '{:g}')} px",
+                            fact(row, "block_types", "{}"))]
+    return html.Div([html.H5(f"{row['study']} #{int(row['number'])}", id="card-title",
+                             className="mb-1"),
+                     html.Div(badges, className="d-flex gap-1 flex-wrap")], className="mb-2")
+
+
+def _export(row: pd.Series, storage_label: str) -> html.Div:
+    """The export command (wrapped, with a copy button), and what to substitute in it."""
+    number = int(row["number"])
+    request = ExportRequest(str(row["study"]), Path(f"export-trial-{number}"), storage_label)
+    note = [html.Div("Replace *** with the storage password.", className="small text-muted")] \
+        if "***" in storage_label else []
+    return html.Div([
+        html.Div("Export this trial's model", className="section-label"),
+        html.Div([html.Pre(export_command(request, number), id="card-export",
+                           className="command"),
+                  dcc.Clipboard(target_id="card-export", id="card-export-copy",
+                                title="Copy the command", className="copy")],
+                 className="command-box"),
+        *note], className="mb-2")
 
 
 def comparison(rows: list[pd.Series]) -> html.Div:
     """2–4 trials side by side: a row per fact, a column per trial, and their curves together."""
     if not rows:
-        return html.Div("Click a trial, then “Add to comparison” (up to 4).",
-                        className="note")
-    header = html.Tr([html.Th("", style=CELL)] + [
-        html.Th(f"{row['study']} #{int(row['number'])}", style=CELL) for row in rows])
-    body = [html.Tr([html.Th(label, style=CELL)] + [
-        html.Td(fact(row, column, template), style=CELL) for row in rows])
-        for label, column, template in FACTS]
-    blocks = html.Tr([html.Th("blocks", style=CELL)] + [
-        html.Td(html.Pre("\n".join(str(row.get("blocks") or "").split()),
-                         style={"fontSize": "11px", "margin": 0}), style=CELL) for row in rows])
-    parts = [html.Table([header, *body, blocks], id="comparison-table")]
+        return html.Div("Click a trial in the plot, then “Add to comparison” (up to 4).",
+                        className="placeholder-note")
+    header = html.Thead(html.Tr([html.Th("")] + [
+        html.Th(f"{row['study']} #{int(row['number'])}") for row in rows]))
+    body = [html.Tr([html.Th(label)] + [html.Td(fact(row, column, template)) for row in rows])
+            for label, column, template in FACTS]
+    blocks = html.Tr([html.Th("blocks")] + [
+        html.Td(html.Pre("\n".join(str(row.get("blocks") or "").split()), className="blocks"))
+        for row in rows])
+    table = dbc.Table([header, html.Tbody([*body, blocks])], id="comparison-table", size="sm",
+                      bordered=True, hover=True, responsive=True, className="facts mb-0")
     curves = training_curves(pd.DataFrame(rows))
-    if curves:
-        parts.append(dcc.Graph(figure=curves_figure(curves, "Training curves"),
-                               style={"height": "260px"}, config={"displaylogo": False}))
-    return html.Div(parts)
+    if not curves:
+        return html.Div(table)
+    graph = _graph(styled(curves_figure(curves, "Training curves"), accuracy_axis=True,
+                          xaxis={"dtick": 1}, legend={"orientation": "h", "y": -0.2}), 320)
+    return dbc.Row([dbc.Col(table, lg=7), dbc.Col(graph, lg=5)], className="g-3")
 
 
-def _table(frame: pd.DataFrame) -> html.Table:
-    header = html.Tr([html.Th(column, style=CELL) for column in frame.columns])
-    rows = [html.Tr([html.Td(f"{value:,}" if isinstance(value, Integral) else str(value),
-                             style=CELL) for value in record])
+def _graph(figure: object, height: int) -> dcc.Graph:
+    return dcc.Graph(figure=figure, style={"height": f"{height}px"}, config=GRAPH_CONFIG)
+
+
+def _table(frame: pd.DataFrame) -> dbc.Table:
+    header = html.Thead(html.Tr([html.Th(column) for column in frame.columns]))
+    rows = [html.Tr([html.Td(f"{value:,}" if isinstance(value, Integral) else str(value))
+                     for value in record])
             for record in frame.itertuples(index=False)]
-    return html.Table([header, *rows], style={"fontSize": "12px"})
+    return dbc.Table([header, html.Tbody(rows)], size="sm", striped=True, responsive=True,
+                     className="layers")

@@ -7,7 +7,6 @@ rebuilt only when its trials changed (count or states), which keeps a 10,000-tri
 
 from __future__ import annotations
 
-import shlex
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -24,8 +23,10 @@ from mnsearch.search.storage import (
     open_existing_storage,
 )
 
-PLOT_COLUMNS = ["study", "number", "alpha", "resolution", "rho", "block_types", "madds",
-                "params", "latency_ms", "val_accuracy"]
+# state and duplicate_of travel along so that the points are a frame the shared figure data
+# functions (`mnsearch.plots.study`) accept as it is
+PLOT_COLUMNS = ["study", "number", "state", "duplicate_of", "alpha", "resolution", "rho",
+                "block_types", "madds", "params", "latency_ms", "val_accuracy"]
 
 
 @dataclass(frozen=True)
@@ -137,10 +138,3 @@ def find_trial(frame: pd.DataFrame, study: str, number: int) -> pd.Series | None
     rows = frame[(frame["study"] == study) & (frame["number"] == number)]
     return rows.iloc[0] if len(rows) else None
 
-
-def export_command(study: str, storage_label: str, number: int) -> str:
-    """The command that exports a trial's trained model (storage printed with its password
-    masked: the user substitutes it)."""
-    return (f"mnsearch export --study {shlex.quote(study)} --storage "
-            f"{shlex.quote(storage_label)} --trial {number} "
-            f"--out {shlex.quote(f'exported/{study}-trial-{number}')}")

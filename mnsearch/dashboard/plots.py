@@ -1,9 +1,13 @@
 """The dashboard's figures: the WebGL Pareto plot with architecture hovers, hypervolume lines.
 
-`pareto_groups` computes what is drawn (tested); `pareto_plot` draws it. Every trial trace is a
-`go.Scattergl` (WebGL), so 10,000 points pan and hover smoothly; the few front points are SVG.
-Each trial trace carries `meta="trials"` and `customdata` [study, number, …] so that a click
-names its trial and a test can count the plotted points.
+What is drawn is computed by pure functions, shared with the report where they mean the same
+thing: the front is `mnsearch.plots.study.pareto_cloud`'s, the hypervolume lines are
+`hypervolume_lines`'; `pareto_groups` adds the colour groups (tested). The functions here only
+draw, in the page's look (`styled`: one font, percent accuracy axes, tight margins).
+
+Every trial trace is a `go.Scattergl` (WebGL), so 10,000 points pan and hover smoothly; the few
+front points are SVG. Each trial trace carries `meta="trials"` and `customdata` [study, number,
+…] so that a click names its trial and a test can count the plotted points.
 """
 
 from __future__ import annotations
@@ -16,14 +20,22 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from mnsearch.results.frames import hypervolume_history, pareto_frame
+from mnsearch.plots.study import X_TITLES, hypervolume_lines, pareto_cloud
 
 COLOR_BY = {"alpha": "α", "block_types": "block types", "resolution": "resolution",
             "study": "study"}
 HOVER = ("<b>%{customdata[0]} #%{customdata[1]}</b><br>α %{customdata[2]}, "
          "%{customdata[3]} px (ρ %{customdata[4]:.3f})<br>blocks: %{customdata[5]}<br>"
          "Mult-Adds %{x:.2f} M · params %{customdata[6]:.3f} M<br>"
-         "accuracy %{y:.4f}<extra></extra>")
+         "accuracy %{y:.2%}<extra></extra>")
+FONT = {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 12,
+        "color": "#212529"}  # Bootstrap's body font and colour: figures match the page
+# '.0%' reads 87%; zoomed in far enough that ticks are < 1 point apart, decimals appear
+# instead of repeated labels (dtick is a fraction: 0.001 is 0.1 points).
+PERCENT_STOPS = [{"dtickrange": [None, 0.0009], "value": ".2%"},
+                 {"dtickrange": [0.0009, 0.009], "value": ".1%"}]
+ACCURACY_AXIS = {"title": "validation accuracy", "tickformat": ".0%",
+                 "tickformatstops": PERCENT_STOPS}
 
 
 class Group(NamedTuple):
@@ -39,9 +51,7 @@ def pareto_groups(points: pd.DataFrame, color_by: str) -> tuple[list[Group], pd.
         color_by = "alpha"
     groups = [Group(f"{COLOR_BY[color_by]} {_text(value)}", group)
               for value, group in points.groupby(color_by, dropna=False, sort=True)]
-    front = pareto_frame(points.assign(state="COMPLETE", duplicate_of=None)) if len(points) \
-        else points
-    return groups, front
+    return groups, pareto_cloud(points).front
 
 
 def _text(value: object) -> str:
@@ -57,9 +67,19 @@ def _customdata(points: pd.DataFrame) -> np.ndarray:
     return frame.to_numpy()  # an array, not lists: plotly validates arrays without a walk
 
 
-def pareto_plot(points: pd.DataFrame, color_by: str, total: int) -> go.Figure:
+def styled(figure: go.Figure, accuracy_axis: bool = False, **layout: object) -> go.Figure:
+    """The page's look on any figure (the report's own figures too, without changing them
+    there): Bootstrap's font, a white template, tight margins, and percent ticks on the
+    accuracy axis when it has one."""
+    layout = {"margin": {"t": 36, "l": 56, "r": 12, "b": 44}, **layout}
+    figure.update_layout(template="plotly_white", font=FONT, title_font_size=13, **layout)
+    if accuracy_axis:
+        figure.update_yaxes(**ACCURACY_AXIS)
+    return figure
+
+
+def pareto_plot(groups: list[Group], front: pd.DataFrame) -> go.Figure:
     """Accuracy vs Mult-Adds (log x): one WebGL trace per colour group, the front on top."""
-    groups, front = pareto_groups(points, color_by)
     figure = go.Figure()
     for group in groups:
         figure.add_trace(go.Scattergl(
@@ -70,54 +90,39 @@ def pareto_plot(points: pd.DataFrame, color_by: str, total: int) -> go.Figure:
     if len(front):
         figure.add_trace(go.Scatter(
             x=front["madds"] / 1e6, y=front["val_accuracy"], mode="lines", name="Pareto front",
-            meta="front", hoverinfo="skip", line={"color": "black", "width": 2, "shape": "hv"}))
-    figure.update_layout(
-        title=f"{len(points):,} of {total:,} evaluated trials · front {len(front)}",
-        xaxis={"title": "Million Mult-Adds (log scale)", "type": "log"},
-        yaxis={"title": "validation accuracy"}, template="plotly_white", hovermode="closest",
-        clickmode="event", uirevision="pareto", legend={"itemsizing": "constant"},
-        margin={"t": 50, "l": 60, "r": 10, "b": 50})
-    return figure
+            meta="front", hoverinfo="skip", line={"color": "#212529", "width": 2,
+                                                  "shape": "hv"}))
+    return styled(figure, accuracy_axis=True,
+                  xaxis={"title": X_TITLES["madds"], "type": "log"}, hovermode="closest",
+                  clickmode="event", uirevision="pareto",
+                  legend={"itemsizing": "constant", "title": {"text": ""}},
+                  margin={"t": 12, "l": 60, "r": 12, "b": 48})
 
 
 def empty_plot(message: str) -> go.Figure:
     """An empty figure that says why it is empty (no study, no completed trials…)."""
     figure = go.Figure()
     figure.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper",
-                          yref="paper", font={"size": 16})
-    figure.update_layout(template="plotly_white", xaxis={"visible": False},
-                         yaxis={"visible": False}, margin={"t": 30, "l": 30, "r": 10, "b": 30})
-    return figure
-
-
-def steps(history: pd.DataFrame) -> pd.DataFrame:
-    """The rows where the hypervolume changes, and the last one: the same step line with a
-    few dozen points instead of one per trial (drawn as SVG, cheaper than another WebGL plot)."""
-    if history.empty:
-        return history
-    changed = history["hypervolume"].diff().ne(0)
-    changed.iloc[-1] = True
-    return history[changed]
+                          yref="paper", font={"size": 15, "color": "#6c757d"})
+    return styled(figure, xaxis={"visible": False}, yaxis={"visible": False})
 
 
 def hypervolume_plot(frame: pd.DataFrame) -> go.Figure:
     """Hypervolume by trial and by compute time, one line per study (each with its own
     reference point: see `mnsearch.results.frames`)."""
-    figure = make_subplots(rows=1, cols=2, subplot_titles=("hypervolume over trials",
-                                                           "over training time"))
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("over trials",
+                                                           "over training time"),
+                           horizontal_spacing=0.08)
     palette = qualitative.Plotly
-    for index, (name, group) in enumerate(frame.groupby("study", sort=True)):
-        history = steps(hypervolume_history(group))
-        if history.empty:
-            continue
-        line = {"shape": "hv", "color": palette[index % len(palette)]}
-        figure.add_scatter(x=history["number"], y=history["hypervolume"], mode="lines",
-                           line=line, name=str(name), legendgroup=str(name), row=1, col=1)
-        figure.add_scatter(x=history["compute_seconds"] / 60, y=history["hypervolume"],
-                           mode="lines", line=line, name=str(name), legendgroup=str(name),
-                           showlegend=False, row=1, col=2)
+    for index, line in enumerate(hypervolume_lines(frame)):
+        style = {"shape": "hv", "color": palette[index % len(palette)]}
+        figure.add_scatter(x=line.number, y=line.hypervolume, mode="lines", line=style,
+                           name=line.label, legendgroup=line.label, row=1, col=1)
+        figure.add_scatter(x=line.minutes, y=line.hypervolume, mode="lines", line=style,
+                           name=line.label, legendgroup=line.label, showlegend=False,
+                           row=1, col=2)
     figure.update_xaxes(title_text="trial number", row=1, col=1)
     figure.update_xaxes(title_text="training minutes (cumulative)", row=1, col=2)
-    figure.update_layout(template="plotly_white", height=320, uirevision="hypervolume",
-                         margin={"t": 40, "l": 60, "r": 10, "b": 50})
-    return figure
+    figure.update_yaxes(title_text="hypervolume", row=1, col=1)
+    figure.update_annotations(font_size=13)
+    return styled(figure, uirevision="hypervolume", height=300)

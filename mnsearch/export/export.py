@@ -21,6 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from mnsearch.atomic import staging_folder
 from mnsearch.errors import MnsearchError
+from mnsearch.search.record import TrialRecord
 from mnsearch.search.storage import mask_password, open_storage
 from mnsearch.spec.arch import ArchSpec, spec_from_dict
 from mnsearch.spec.blocks import SpecError
@@ -111,7 +112,8 @@ def _exportable(study: optuna.Study, number: int) -> FrozenTrial:
                           f"(trials 0-{len(trials) - 1})")
     trial = trials[number]
     if trial.state != TrialState.COMPLETE:
-        reason = trial.user_attrs.get("rejected") or trial.user_attrs.get("error") or (
+        record = TrialRecord.of(trial)
+        reason = record.rejected or record.error or (
             "stopped early by the rung rule" if trial.state == TrialState.PRUNED else "")
         raise ExportError(f"trial {number} is {trial.state.name}"
                           f"{f' ({reason})' if reason else ''}: only complete trials export")
@@ -119,7 +121,8 @@ def _exportable(study: optuna.Study, number: int) -> FrozenTrial:
 
 
 def _front(study: optuna.Study) -> list[FrozenTrial]:
-    front = [trial for trial in study.best_trials if "duplicate_of" not in trial.user_attrs]
+    front = [trial for trial in study.best_trials
+             if TrialRecord.of(trial).duplicate_of is None]
     if not front:
         raise ExportError(f"study '{study.study_name}' has no complete trials: nothing to export")
     return sorted(front, key=lambda trial: trial.number)
@@ -152,7 +155,7 @@ def export_trial(study: optuna.Study, trial: FrozenTrial, folder: Path,
 
 def trial_spec(trial: FrozenTrial) -> ArchSpec:
     """The spec a trial recorded (the exact one it trained and costed)."""
-    data = trial.user_attrs.get("spec")
+    data = TrialRecord.of(trial).spec
     if data is None:
         raise ExportError(f"trial {trial.number} recorded no spec: not an mnsearch trial")
     try:
@@ -164,9 +167,10 @@ def trial_spec(trial: FrozenTrial) -> ArchSpec:
 def trial_checkpoint(study: optuna.Study, trial: FrozenTrial, artifacts: str) -> Path:
     """The checkpoint holding a trial's trained weights (a duplicate uses its record's)."""
     source = trial
-    if "duplicate_of" in trial.user_attrs:
-        source = study.get_trials(deepcopy=False)[trial.user_attrs["duplicate_of"]]
-    recorded = source.user_attrs.get("checkpoint")
+    duplicate_of = TrialRecord.of(trial).duplicate_of
+    if duplicate_of is not None:
+        source = study.get_trials(deepcopy=False)[duplicate_of]
+    recorded = TrialRecord.of(source).checkpoint
     path = Path(recorded) if recorded else \
         Path(artifacts) / study.study_name / f"trial-{source.number}" / "checkpoint.npz"
     if not path.is_file():
@@ -223,7 +227,7 @@ def _write_card(study: optuna.Study, trial: FrozenTrial, spec: ArchSpec, folder:
     from mnsearch.nn.latency import measure_latency
     from mnsearch.train.checkpoint import load_metadata
 
-    recipe = trial.user_attrs.get("recipe")
+    recipe = TrialRecord.of(trial).recipe
     if recipe is None and checkpoint is not None:
         recipe = load_metadata(checkpoint).get("config")
     latency["xla"] = measure_latency(spec, 1, "xla", repeats=20, model=model).as_dict()
@@ -233,12 +237,11 @@ def _write_card(study: optuna.Study, trial: FrozenTrial, spec: ArchSpec, folder:
 
 
 def _provenance(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
-    attributes = trial.user_attrs
+    record = TrialRecord.of(trial)
     return {"study": study.study_name, "number": trial.number,
-            "dataset": study.user_attrs.get("dataset"), "madds": attributes.get("madds"),
-            "params": attributes.get("params"), "val_accuracy": attributes.get("val_accuracy"),
-            "test_accuracy": attributes.get("test_accuracy"),
-            "epochs_done": attributes.get("epochs_done")}
+            "dataset": study.user_attrs.get("dataset"), "madds": record.madds,
+            "params": record.params, "val_accuracy": record.val_accuracy,
+            "test_accuracy": record.test_accuracy, "epochs_done": record.epochs_done}
 
 
 def export_command(request: ExportRequest, number: int) -> str:

@@ -4,7 +4,8 @@
   Mult-Adds (or params) on a log axis, lines joining the same α across resolutions and the same
   resolution across α, with the Pareto front drawn over them.
 - `pareto_figure`: the Pareto front over the cloud of dominated trials.
-- `hypervolume_figure`: hypervolume over trials and over compute time.
+- `hypervolume_figure`: hypervolume over trials and over compute time; `hypervolume_lines`
+  computes the same histories per study, cut to their steps (the dashboard draws them).
 - Overlays (`Overlay`): other studies' fronts or reference points from a CSV, on any of these.
 Per-architecture figures (cost breakdown, training curves) are in `mnsearch.plots.trial`.
 """
@@ -19,7 +20,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from mnsearch.errors import MnsearchError
-from mnsearch.results.frames import completed, pareto_frame
+from mnsearch.results.frames import completed, hypervolume_history, pareto_frame
 
 WEBGL_ABOVE = 2000  # points; SVG markers slow down past a few thousand, WebGL does not
 X_TITLES = {"madds": "Million Mult-Adds (log scale)", "params": "Million parameters (log scale)"}
@@ -36,6 +37,15 @@ class Cloud(NamedTuple):
 
     front: pd.DataFrame
     dominated: pd.DataFrame
+
+
+class HypervolumeLine(NamedTuple):
+    """One study's hypervolume history at the trials where it changes (and the last one)."""
+
+    label: str
+    number: list[int]
+    minutes: list[float]  # cumulative training time
+    hypervolume: list[float]
 
 
 class Overlay(NamedTuple):
@@ -148,6 +158,28 @@ def hypervolume_figure(history: pd.DataFrame, title: str = "Hypervolume") -> go.
     figure.update_yaxes(title_text="hypervolume", row=1, col=1)
     figure.update_layout(title=title, template="plotly_white", showlegend=False)
     return figure
+
+
+def hypervolume_lines(frame: pd.DataFrame, objectives: tuple[str, ...] = ("accuracy", "madds"),
+                      ) -> list[HypervolumeLine]:
+    """One hypervolume step line per study of `frame`, each against its own reference point.
+
+    Only the trials where the volume changes (and the last) are kept: the same step line with a
+    few dozen points instead of one per trial, so a 10,000-trial study draws as fast as a small
+    one (the dashboard redraws it on every refresh).
+    """
+    lines = []
+    for name, group in frame.groupby("study", sort=True):
+        history = hypervolume_history(group, objectives)
+        if history.empty:
+            continue
+        changed = history["hypervolume"].diff().ne(0)
+        changed.iloc[-1] = True
+        history = history[changed]
+        lines.append(HypervolumeLine(str(name), [int(n) for n in history["number"]],
+                                     list(history["compute_seconds"] / 60),
+                                     list(history["hypervolume"])))
+    return lines
 
 
 def study_overlay(frame: pd.DataFrame, label: str | None = None) -> Overlay:

@@ -23,16 +23,15 @@ import pandas as pd
 
 from mnsearch.errors import MnsearchError
 from mnsearch.pareto import hypervolume, normalized_losses, pareto_mask
+from mnsearch.search.record import OBJECTIVES, TrialRecord
 
-USER_COLUMNS = ["alpha", "resolution", "madds", "params", "params_keras", "latency_ms",
-                "val_accuracy", "test_accuracy", "train_seconds", "epochs_done", "duplicate_of",
-                "retry_of", "rejected", "error", "config_key", "blocks"]
-COLUMNS = ["study", "number", "state", *USER_COLUMNS, "rho", "block_types", "spec", "curve",
+# Record fields that become plain columns (the spec becomes JSON text; the recipe, worker and
+# heartbeat stay in the record).
+RECORD_COLUMNS = ["alpha", "resolution", "madds", "params", "params_keras", "latency_ms",
+                  "val_accuracy", "test_accuracy", "train_seconds", "epochs_done", "duplicate_of",
+                  "retry_of", "rejected", "error", "config_key", "blocks"]
+COLUMNS = ["study", "number", "state", *RECORD_COLUMNS, "rho", "block_types", "spec", "curve",
            "started", "duration_s"]
-# Objective name (as studies record them) -> (frame column, direction).
-OBJECTIVES = {"accuracy": ("val_accuracy", "maximize"), "test_accuracy": ("test_accuracy",
-              "maximize"), "madds": ("madds", "minimize"), "params": ("params", "minimize"),
-              "latency": ("latency_ms", "minimize")}
 
 
 class StudyNotFoundError(MnsearchError):
@@ -67,12 +66,12 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
 
 
 def _trial_row(study_name: str, trial: optuna.trial.FrozenTrial) -> dict:
-    attrs = trial.user_attrs
+    record = TrialRecord.of(trial)
     row = {"study": study_name, "number": trial.number, "state": trial.state.name}
-    row.update({name: attrs.get(name) for name in USER_COLUMNS})
-    row["block_types"] = block_types(attrs.get("blocks"))
-    row["spec"] = json.dumps(attrs["spec"], sort_keys=True) if "spec" in attrs else None
-    row["curve"] = attrs.get("curve")
+    row.update({name: getattr(record, name) for name in RECORD_COLUMNS})
+    row["block_types"] = block_types(record.blocks)
+    row["spec"] = json.dumps(record.spec, sort_keys=True) if record.spec is not None else None
+    row["curve"] = record.curve
     row["started"] = trial.datetime_start
     finished = trial.datetime_complete
     row["duration_s"] = ((finished - trial.datetime_start).total_seconds()
@@ -122,8 +121,8 @@ def objective_columns(objectives: Sequence[str]) -> tuple[list[str], list[str]]:
     unknown = [name for name in objectives if name not in OBJECTIVES]
     if unknown:
         raise MnsearchError(f"unknown objective(s) {unknown}; choose from {list(OBJECTIVES)}")
-    return [OBJECTIVES[name][0] for name in objectives], [OBJECTIVES[name][1]
-                                                          for name in objectives]
+    return ([OBJECTIVES[name].field for name in objectives],
+            [OBJECTIVES[name].direction for name in objectives])
 
 
 def pareto_frame(frame: pd.DataFrame, objectives: Sequence[str] = ("accuracy", "madds"),

@@ -19,12 +19,11 @@ import yaml
 
 from mnsearch.cost import cost
 from mnsearch.errors import MnsearchError
+from mnsearch.search.record import OBJECTIVES, SEARCH_OBJECTIVES
 from mnsearch.spec.arch import ArchSpec
 from mnsearch.spec.blocks import ACTIVATIONS, STRIDE_SCHEDULES, SpecError
 from mnsearch.spec.families import PRESETS, preset
 
-OBJECTIVES = {"accuracy": "maximize", "madds": "minimize", "params": "minimize",
-              "latency": "minimize"}
 BLOCK_FAMILIES = {"v1": "v1", "v2": "v2", "v3": "v3-small", "v3-large": "v3-large",
                   "v3-small": "v3-small"}
 STAGE_KEYS = ("kernel", "expansion", "se", "activation", "repeats")
@@ -58,7 +57,7 @@ class SearchSpace:
 
     @property
     def directions(self) -> list[str]:
-        return [OBJECTIVES[name] for name in self.objectives]
+        return [OBJECTIVES[name].direction for name in self.objectives]
 
     @property
     def size(self) -> int:
@@ -98,9 +97,9 @@ def parse_space(data: Any, source: str = "space") -> SearchSpace:
     choices = _parse_dimensions(data.get("dimensions") or {}, source)
     objectives = tuple(data.get("objectives") or ("accuracy", "madds"))
     for objective in objectives:
-        if objective not in OBJECTIVES:
+        if objective not in SEARCH_OBJECTIVES:
             raise SpaceError(f"{source}: key 'objectives': unknown objective '{objective}' "
-                             f"(allowed: {', '.join(OBJECTIVES)})")
+                             f"(allowed: {', '.join(SEARCH_OBJECTIVES)})")
     constraints = data.get("constraints") or {}
     _check_keys(constraints, _CONSTRAINT_KEYS, source, "constraints.")
     sampler = str(data.get("sampler", "nsga2"))

@@ -27,6 +27,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from mnsearch.errors import MnsearchError
+from mnsearch.search.record import TrialRecord, record
 
 DEFAULT_STORAGE = "mnsearch.journal"
 HEARTBEAT_SECONDS = 30
@@ -98,7 +99,7 @@ def worker_identity() -> str:
 
 def beat(trial: optuna.Trial) -> None:
     """Refresh the trial's heartbeat (journal storages; RDB storages beat by themselves)."""
-    trial.set_user_attr("heartbeat", time.time())
+    record(trial, heartbeat=time.time())
 
 
 def _process_alive(pid: int) -> bool:
@@ -117,19 +118,19 @@ def _process_alive(pid: int) -> bool:
 
 def is_stale(trial: optuna.trial.FrozenTrial, now: float | None = None) -> bool:
     """A running trial whose worker is gone (same host) or silent for GRACE_SECONDS."""
-    worker = trial.user_attrs.get("worker", "")
-    host, _, pid = worker.rpartition(":")
+    trial_record = TrialRecord.of(trial)
+    host, _, pid = (trial_record.worker or "").rpartition(":")
     if host == socket.gethostname() and pid.isdigit() and int(pid) != os.getpid():
         if not _process_alive(int(pid)):
             return True
-    heartbeat = trial.user_attrs.get("heartbeat")
+    heartbeat = trial_record.heartbeat
     now = time.time() if now is None else now
     return heartbeat is not None and now - heartbeat > GRACE_SECONDS
 
 
 def recover_stale_trials(study: optuna.Study) -> int:
     """Fail stale running trials and enqueue their parameters again; returns how many."""
-    if isinstance(study._storage, RDBStorage):
+    if isinstance(_storage_of(study), RDBStorage):
         optuna.storages.fail_stale_trials(study)
         return 0
     recovered = 0
@@ -137,9 +138,21 @@ def recover_stale_trials(study: optuna.Study) -> int:
         if not is_stale(trial):
             continue
         try:
-            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            _fail_trial(study, trial)
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # another worker got there first
-        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+        study.enqueue_trial(trial.params,
+                            user_attrs=TrialRecord(retry_of=trial.number).attributes())
         recovered += 1
     return recovered
+
+
+# Optuna has no public way to reach a study's storage or to fail another process's running
+# trial (optuna.storages.fail_stale_trials covers RDB heartbeats only): the private names are
+# used here, and nowhere else.
+def _storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
+    return study._storage
+
+
+def _fail_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)

@@ -29,13 +29,19 @@ from optuna.trial import TrialState
 from mnsearch.cost import cost
 from mnsearch.pareto import pareto_mask
 from mnsearch.search.early_stopping import MIN_DOMINATING, should_stop
+from mnsearch.search.record import (
+    COST_OBJECTIVES,
+    OBJECTIVES,
+    TrialRecord,
+    record,
+    record_rung,
+)
 from mnsearch.search.space import SearchSpace, build_spec, check_satisfiable, violated_constraints
 from mnsearch.search.storage import beat, open_storage, recover_stale_trials, worker_identity
 from mnsearch.spec.arch import ArchSpec, spec_to_dict
 from mnsearch.spec.blocks import SpecError, format_block
-from mnsearch.train.loop import TrainConfig, release_compiled_programs, train_and_evaluate
-
-_COST_ATTRIBUTES = {"madds": "madds", "params": "params", "latency": "latency_ms"}
+from mnsearch.train.config import TrainConfig
+from mnsearch.train.loop import release_compiled_programs, train_and_evaluate
 
 
 @dataclass(frozen=True)
@@ -146,7 +152,7 @@ class Worker:
         finished = [t for t in trials if t.state.is_finished() and t.state != TrialState.FAIL]
         if self.options.trials is not None and len(finished) >= self.options.trials:
             return True
-        distinct = {t.user_attrs["config_key"] for t in finished if "config_key" in t.user_attrs}
+        distinct = {key for t in finished if (key := TrialRecord.of(t).config_key)}
         return len(distinct) >= self.space.size  # the whole space is evaluated
 
     def run(self, deadline: float | None = None) -> None:
@@ -159,7 +165,8 @@ class Worker:
                 self.evaluate(trial)
             except KeyboardInterrupt:
                 self.study.tell(trial, state=TrialState.FAIL)
-                self.study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+                self.study.enqueue_trial(trial.params,
+                                         user_attrs=TrialRecord(retry_of=trial.number).attributes())
                 raise
             release_compiled_programs()
 
@@ -171,32 +178,31 @@ class Worker:
                               num_classes=self.dataset.num_classes,
                               native=self.dataset.image_size[0])
         except SpecError as error:  # e.g. a resolution too small for the stride schedule
-            trial.set_user_attr("rejected", str(error))
+            record(trial, rejected=str(error))
             self.study.tell(trial, state=TrialState.PRUNED)
             return
         totals, key = cost(spec), config_key(spec, self.config, self.dataset.name)
-        for name, value in {"spec": spec_to_dict(spec), "blocks": " ".join(
-                format_block(b) for b in spec.blocks), "madds": totals.madds,
-                "params": totals.params, "params_keras": totals.params_keras,
-                "alpha": spec.alpha, "resolution": spec.resolution, "config_key": key,
-                "worker": worker_identity(), "recipe": asdict(self.config)}.items():
-            trial.set_user_attr(name, value)
+        record(trial, spec=spec_to_dict(spec),
+               blocks=" ".join(format_block(block) for block in spec.blocks),
+               madds=totals.madds, params=totals.params, params_keras=totals.params_keras,
+               alpha=spec.alpha, resolution=spec.resolution, config_key=key,
+               worker=worker_identity(), recipe=asdict(self.config))
         beat(trial)
         latency = self._latency(spec)
         if latency is not None:
-            trial.set_user_attr("latency_ms", latency)
+            record(trial, latency_ms=latency)
         broken = violated_constraints(self.space, spec, latency)
         if broken:
-            trial.set_user_attr("rejected", "; ".join(broken))
+            record(trial, rejected="; ".join(broken))
             self.study.tell(trial, state=TrialState.PRUNED)
             return
-        record = self._record(key, trial.number)
-        if record is not None:
-            for name in ("val_accuracy", "test_accuracy", "train_seconds", "curve"):
-                if name in record.user_attrs:
-                    trial.set_user_attr(name, record.user_attrs[name])
-            trial.set_user_attr("duplicate_of", record.number)
-            self.study.tell(trial, record.values)
+        earlier = self._record(key, trial.number)
+        if earlier is not None:
+            answer = TrialRecord.of(earlier)
+            record(trial, val_accuracy=answer.val_accuracy, test_accuracy=answer.test_accuracy,
+                   train_seconds=answer.train_seconds, curve=answer.curve,
+                   duplicate_of=earlier.number)
+            self.study.tell(trial, earlier.values)
             return
         self._train(trial, spec, totals, latency)
 
@@ -216,7 +222,7 @@ class Worker:
 
     def _record(self, key: str, number: int) -> optuna.trial.FrozenTrial | None:
         for trial in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if trial.user_attrs.get("config_key") == key and trial.number != number:
+            if TrialRecord.of(trial).config_key == key and trial.number != number:
                 return trial
         return None
 
@@ -229,40 +235,42 @@ class Worker:
         def on_epoch(epoch: int, result: Any) -> bool:
             beat(trial)
             accuracy = result.val_accuracy[-1]
-            trial.set_user_attr(f"rung_{epoch + 1}", accuracy)
+            record_rung(trial, epoch + 1, accuracy)
             return self.options.early_stopping and self._should_stop(trial, epoch + 1, accuracy,
                                                                     costs)
 
-        trial.set_user_attr("checkpoint", str((folder / "checkpoint.npz").resolve()))
+        record(trial, checkpoint=str((folder / "checkpoint.npz").resolve()))
         result = train_and_evaluate(spec, self.dataset, self.config, folder, resume=False,
                                     callback=on_epoch)
-        trial.set_user_attr("curve", result.val_accuracy)
-        trial.set_user_attr("train_seconds", result.train_seconds)
-        trial.set_user_attr("epochs_done", result.epochs_done)
+        record(trial, curve=result.val_accuracy, train_seconds=result.train_seconds,
+               epochs_done=result.epochs_done)
         if result.status == "failed":
-            trial.set_user_attr("error", result.error)
+            record(trial, error=result.error)
             self.study.tell(trial, state=TrialState.FAIL)
         elif result.status == "stopped":
             self.study.tell(trial, state=TrialState.PRUNED)
         else:
-            trial.set_user_attr("val_accuracy", result.val_accuracy[-1])
-            trial.set_user_attr("test_accuracy", result.test_accuracy)
-            values = {"accuracy": result.val_accuracy[-1], "madds": totals.madds,
-                      "params": totals.params, "latency": latency}
-            self.study.tell(trial, [values[name] for name in self.space.objectives])
+            record(trial, val_accuracy=result.val_accuracy[-1],
+                   test_accuracy=result.test_accuracy)
+            final = TrialRecord(val_accuracy=result.val_accuracy[-1], madds=totals.madds,
+                                params=totals.params, latency_ms=latency)
+            self.study.tell(trial, [final.objective_value(name)
+                                    for name in self.space.objectives])
         self._keep_front_checkpoints()
 
     def _should_stop(self, trial: optuna.Trial, epoch: int, accuracy: float,
                      costs: dict[str, float | None]) -> bool:
         """`early_stopping.should_stop` against every other trial's accuracy at this rung."""
-        cost_names = [_COST_ATTRIBUTES[name] for name in self.space.objectives
-                      if name in _COST_ATTRIBUTES]
+        cost_names = [OBJECTIVES[name].field for name in self.space.objectives
+                      if name in COST_OBJECTIVES]
         own = {name: costs[name] for name in cost_names}
-        others = [(other.user_attrs[f"rung_{epoch}"],
-                   {name: other.user_attrs[name] for name in cost_names
-                    if name in other.user_attrs})
-                  for other in self.study.get_trials(deepcopy=False)
-                  if other.number != trial.number and f"rung_{epoch}" in other.user_attrs]
+        others = []
+        for other in self.study.get_trials(deepcopy=False):
+            other_record = TrialRecord.of(other)
+            if other.number != trial.number and epoch in other_record.rungs:
+                others.append((other_record.rungs[epoch], {
+                    name: value for name in cost_names
+                    if (value := getattr(other_record, name)) is not None}))
         return should_stop(epoch, self.config.epochs, accuracy, own, others,
                            self.options.min_dominating)
 

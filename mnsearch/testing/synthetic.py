@@ -9,6 +9,7 @@ Mult-Adds), which is enough to exercise tables, figures and the dashboard at any
 from __future__ import annotations
 
 import datetime
+from dataclasses import replace
 from functools import cache
 
 import numpy as np
@@ -17,6 +18,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
 from mnsearch.cost import cost
+from mnsearch.search.record import TrialRecord
 from mnsearch.spec.arch import spec_to_dict
 from mnsearch.spec.blocks import format_block
 from mnsearch.spec.families import preset
@@ -34,9 +36,11 @@ def _architecture(family: str, alpha: float, resolution: int) -> dict:
     """User attributes a sweep records before training (cached: only 60 distinct points)."""
     spec = preset(family, alpha, resolution, num_classes=10)
     totals = cost(spec)
-    return {"spec": spec_to_dict(spec), "blocks": " ".join(format_block(b) for b in spec.blocks),
-            "madds": totals.madds, "params": totals.params, "params_keras": totals.params_keras,
-            "alpha": alpha, "resolution": resolution}
+    return TrialRecord(spec=spec_to_dict(spec),
+                       blocks=" ".join(format_block(block) for block in spec.blocks),
+                       madds=totals.madds, params=totals.params,
+                       params_keras=totals.params_keras, alpha=alpha,
+                       resolution=resolution).attributes()
 
 
 def synthetic_trial(number: int, rng: np.random.Generator,
@@ -44,23 +48,25 @@ def synthetic_trial(number: int, rng: np.random.Generator,
     """One made-up trial (see the module docstring); `number` only sets its start time."""
     params = {"family": str(rng.choice(FAMILIES)), "alpha": float(rng.choice(ALPHAS)),
               "resolution": int(rng.choice(RESOLUTIONS))}
-    attrs = dict(_architecture(params["family"], params["alpha"], params["resolution"]))
-    accuracy = float(np.clip(0.55 + 0.05 * np.log(attrs["madds"] / 1e6)
-                             + rng.normal(0, 0.03), 0.05, 0.99))
+    architecture = TrialRecord.from_attributes(
+        _architecture(params["family"], params["alpha"], params["resolution"]))
+    madds = float(architecture.madds or 0)
+    accuracy = float(np.clip(0.55 + 0.05 * np.log(madds / 1e6) + rng.normal(0, 0.03),
+                             0.05, 0.99))
     epochs = 3
-    attrs["curve"] = [accuracy * (0.85 + 0.05 * epoch) for epoch in range(1, epochs + 1)]
-    attrs["train_seconds"] = float(attrs["madds"] / 2e7 * rng.uniform(0.8, 1.2))
-    attrs["epochs_done"] = epochs
-    attrs["latency_ms"] = float(attrs["madds"] / 1e8 + rng.uniform(0.1, 0.3))
+    curve = [accuracy * (0.85 + 0.05 * epoch) for epoch in range(1, epochs + 1)]
+    trained = replace(architecture, curve=curve, epochs_done=epochs,
+                      train_seconds=float(madds / 2e7 * rng.uniform(0.8, 1.2)),
+                      latency_ms=float(madds / 1e8 + rng.uniform(0.1, 0.3)))
     values = None
     if state == TrialState.COMPLETE:
-        attrs["val_accuracy"] = accuracy
-        attrs["test_accuracy"] = accuracy - 0.01
-        values = [accuracy, attrs["madds"]]
+        trained = replace(trained, val_accuracy=accuracy, test_accuracy=accuracy - 0.01)
+        values = [accuracy, madds]
     elif state == TrialState.FAIL:
-        attrs["error"] = "loss became nan"
+        trained = replace(trained, error="loss became nan")
     elif state == TrialState.RUNNING:
-        del attrs["curve"], attrs["train_seconds"]
+        trained = replace(trained, curve=None, train_seconds=None)
+    attrs = trained.attributes()
     return _timed(create_trial(state=state, params=params, distributions=DISTRIBUTIONS,
                                values=values, user_attrs=attrs), number)
 

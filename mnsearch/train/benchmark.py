@@ -18,8 +18,9 @@ from flax import nnx
 
 from mnsearch.nn.model import build, eval_view
 from mnsearch.spec.arch import ArchSpec
+from mnsearch.train.config import TrainConfig
 from mnsearch.train.evaluation import _predict
-from mnsearch.train.loop import TrainConfig, _train_step, make_optimizer
+from mnsearch.train.loop import _train_step, make_optimizer
 
 MODES = ("train", "infer")
 

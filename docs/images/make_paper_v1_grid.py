@@ -1,0 +1,43 @@
+"""Draw docs/images/paper-v1-grid.png from the committed sweep (no training, no network).
+
+The V1 paper's Figure 4 for the main job's grid (16 models, α × ρ, 3 epochs on 4,000
+Fashion-MNIST images, every trial at full budget): experiments/results/paper_v1_grid-full-budget.
+plotly draws it; headless Debian chromium (`apt-get install chromium`) renders the HTML to PNG,
+since kaleido would need a browser download. Run from the repository root:
+
+    .venv/bin/python docs/images/make_paper_v1_grid.py
+"""
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from mnsearch.plots.study import accuracy_vs_madds
+
+ROOT = Path(__file__).resolve().parents[2]
+TRIALS = ROOT / "experiments/results/paper_v1_grid-full-budget/trials.csv"
+OUT = ROOT / "docs/images/paper-v1-grid.png"
+WIDTH, HEIGHT = 900, 520
+
+
+def main() -> None:
+    frame = pd.read_csv(TRIALS)
+    figure = accuracy_vs_madds(
+        frame, title="MobileNet V1, α × ρ grid on Fashion-MNIST (3 epochs, 4,000 images)")
+    figure.update_layout(width=WIDTH, height=HEIGHT, margin={"l": 70, "r": 20, "t": 60, "b": 60},
+                         yaxis_tickformat=".0%")
+    with tempfile.TemporaryDirectory() as folder:
+        page = Path(folder) / "figure.html"
+        page.write_text(figure.to_html(include_plotlyjs=True, full_html=True,
+                                       config={"displayModeBar": False}))
+        subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                        "--hide-scrollbars", f"--window-size={WIDTH + 16},{HEIGHT + 16}",
+                        "--virtual-time-budget=5000", f"--screenshot={OUT}", page.as_uri()],
+                       check=True, capture_output=True)
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
