@@ -1,12 +1,15 @@
 """`mnsearch dashboard`: the callbacks as plain functions, the bad-input paths, and one run in a
 real browser (Debian's chromium driven by Playwright) on a small synthetic study."""
 
+import logging
 import shutil
 import threading
+import urllib.request
 from pathlib import Path
 
 import optuna
 import pytest
+from dash import dcc
 
 from mnsearch.cli.main import build_parser, main
 from mnsearch.dashboard.app import create_app, make_dashboard_server
@@ -14,10 +17,22 @@ from mnsearch.dashboard.callbacks import (
     card_view,
     main_view,
     next_comparison,
+    read_filters,
     resolve_studies,
+    study_title,
 )
-from mnsearch.dashboard.data import DashboardData, Filters, filter_options, plot_points
+from mnsearch.dashboard.cards import trial_card
+from mnsearch.dashboard.data import (
+    DashboardData,
+    Filters,
+    filter_options,
+    find_trial,
+    plot_points,
+)
 from mnsearch.dashboard.plots import pareto_groups
+from mnsearch.export.export import ExportRequest, export_command
+from mnsearch.plots.study import hypervolume_lines
+from mnsearch.results.frames import hypervolume_history
 from mnsearch.search.storage import StorageError, open_storage
 from mnsearch.testing.synthetic import synthetic_study
 
@@ -94,18 +109,102 @@ def test_main_view_and_empty_state(data):
     assert figure.layout.annotations[0].text == "No completed trials yet"
 
 
+def _find(component, component_id):
+    """The component of a Dash tree with this id (None if absent)."""
+    if getattr(component, "id", None) == component_id:
+        return component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list | tuple) else [children]:
+        if child is not None and not isinstance(child, str | int | float):
+            found = _find(child, component_id)
+            if found is not None:
+                return found
+    return None
+
+
+def _text(component) -> str:
+    """The text a component shows (what the browser's innerText would be, spans joined)."""
+    if component is None or isinstance(component, str | int | float):
+        return "" if component is None else str(component)
+    children = getattr(component, "children", None)
+    parts = children if isinstance(children, list | tuple) else [children]
+    return "".join(_text(child) for child in parts)
+
+
 def test_card_and_comparison(data):
     click = {"points": [{"customdata": ["demo", 3, 1.0]}]}
     card, selected = card_view(data, click)
     assert selected == ["demo", 3]
-    text = str(card)
-    assert "demo #3" in text and "mnsearch export --study demo" in text and "--trial 3" in text
+    assert _text(_find(card, "card-title")) == "demo #3"
     compared = []
     for number in range(6):
         compared = next_comparison(compared, ["demo", number], "add")
     assert compared == [["demo", n] for n in range(2, 6)]
     assert next_comparison(compared, ["demo", 5], "add") == compared
     assert next_comparison(compared, None, "clear") == []
+
+
+def test_card_export_command_is_the_export_one_with_a_copy_button(data):
+    card, _ = card_view(data, {"points": [{"customdata": ["demo", 3]}]})
+    expected = export_command(ExportRequest("demo", Path("export-trial-3"), data.label), 3)
+    assert _text(_find(card, "card-export")) == expected  # wrapped for display, not changed
+    assert expected.startswith("mnsearch export --study demo --storage ")
+    copy = _find(card, "card-export-copy")
+    assert isinstance(copy, dcc.Clipboard) and copy.target_id == "card-export"
+
+
+def test_card_masks_the_storage_password(data):
+    row = find_trial(data.frame("demo"), "demo", 3)
+    label = DashboardData("postgresql://user:hunter2@db.example/sweeps").label
+    card = trial_card(row, label)
+    assert "hunter2" not in str(card) and "user:***@" in _text(_find(card, "card-export"))
+    assert "Replace *** with the storage password" in _text(card)
+
+
+def test_accuracy_axes_are_percent(data):
+    figure, _, _ = main_view(data, ["demo"], Filters(), "alpha")
+    assert figure.layout.yaxis.tickformat == ".0%"
+    assert all("%{y:.2%}" in trace.hovertemplate for trace in figure.data
+               if trace.meta == "trials")
+    card, _ = card_view(data, {"points": [{"customdata": ["demo", 3]}]})
+    curve = next(graph for graph in _graphs(card) if graph.figure.layout.title.text ==
+                 "Training curve")
+    assert curve.figure.layout.yaxis.tickformat == ".0%"
+    assert _text(_find(card, "card-facts")).count("%") == 2  # val and test accuracy
+
+
+def _graphs(component):
+    if isinstance(component, dcc.Graph):
+        yield component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list | tuple) else [children]:
+        if child is not None and not isinstance(child, str | int | float):
+            yield from _graphs(child)
+
+
+def test_accuracy_filter_reads_percent_or_fraction():
+    assert read_filters(None, 85, None, None, None).min_accuracy == pytest.approx(0.85)
+    assert read_filters(None, 0.85, None, None, None).min_accuracy == pytest.approx(0.85)
+    assert read_filters(None, None, None, None, None).min_accuracy is None
+
+
+def test_navbar_names_the_selection():
+    assert study_title([]) == "" and study_title(["a"]) == "a"
+    assert study_title(["a", "b"]) == "a · b"
+    assert study_title(["a", "b", "c", "d"]) == "a · b + 2 more"
+
+
+def test_hypervolume_lines_keep_the_steps(data):
+    frame = data.frames(["demo", "other"])
+    lines = hypervolume_lines(frame)
+    assert [line.label for line in lines] == ["demo", "other"]
+    for line in lines:
+        history = hypervolume_history(frame[frame["study"] == line.label])
+        assert line.hypervolume[-1] == history["hypervolume"].iloc[-1]
+        assert line.number[-1] == history["number"].iloc[-1]
+        assert len(line.number) <= len(history)
+        assert all(a != b for a, b in zip(line.hypervolume[:-2], line.hypervolume[1:-1],
+                                          strict=True))  # one point per step
 
 
 def test_unreachable_storage_is_one_line(tmp_path, capsys):
@@ -123,7 +222,25 @@ def test_unreachable_storage_is_one_line(tmp_path, capsys):
 
 def test_dashboard_binds_localhost_by_default():
     args = build_parser().parse_args(["dashboard"])
-    assert (args.host, args.port, args.study) == ("127.0.0.1", 8050, [])
+    assert (args.host, args.port, args.study, args.verbose) == ("127.0.0.1", 8050, [], False)
+    assert build_parser().parse_args(["dashboard", "--verbose"]).verbose
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_request_lines_are_logged_only_when_verbose(data, caplog, verbose):
+    """The page polls every 5 s: one werkzeug line per request would flood the terminal."""
+    dashboard = make_dashboard_server(create_app(data, ["demo"]), "127.0.0.1", 0, verbose)
+    thread = threading.Thread(target=dashboard.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with caplog.at_level(logging.INFO, logger="werkzeug"):
+            urllib.request.urlopen(f"http://127.0.0.1:{dashboard.port}/_dash-layout",
+                                   timeout=30).read()
+    finally:
+        dashboard.shutdown()
+        thread.join(timeout=10)
+    lines = [record.getMessage() for record in caplog.records if record.name == "werkzeug"]
+    assert any("GET /_dash-layout" in line for line in lines) == verbose, lines
 
 
 # --- in a real browser ---
@@ -167,14 +284,30 @@ def _wait_for_points(page, count: int) -> None:
     page.wait_for_function(f"() => ({COUNT_POINTS})() === {count}", timeout=20000)
 
 
+BOXES = """() => Object.fromEntries(['pareto-graph', 'trial-card', 'comparison'].map(id => {
+  const box = document.getElementById(id).getBoundingClientRect();
+  return [id, [box.left, box.top, box.width, box.height]];
+}))"""
+Y_TICKS = ("() => [...document.querySelectorAll('#pareto-graph .ytick text')]"
+           ".map(t => t.textContent)")
+
+
 def test_browse_filter_click_compare(server, browser, data, tmp_path):
-    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    context = browser.new_context(viewport={"width": 1300, "height": 1000})
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.rstrip("/"))
+    page = context.new_page()
     requests = []
     page.on("request", lambda request: requests.append(request.url))
     page.goto(server)
     _wait_for_points(page, COMPLETE)
     assert page.evaluate(COUNT_POINTS) == COMPLETE
     assert page.locator("#status").inner_text().startswith(f"Showing {COMPLETE} of {COMPLETE}")
+    assert page.inner_text("#navbar-study") == "demo"
+    navbar = page.evaluate("getComputedStyle(document.querySelector('.navbar')).backgroundColor")
+    assert navbar == "rgb(33, 37, 41)"  # Bootstrap's bg-dark: its CSS came from the server
+    ticks = page.evaluate(Y_TICKS)
+    assert ticks and all(tick.endswith("%") for tick in ticks)
+    closed = page.evaluate(BOXES)
 
     points = plot_points(data.frame("demo"), Filters())
     threshold = round(float(points["val_accuracy"].quantile(0.6)), 3)
@@ -191,6 +324,13 @@ def test_browse_filter_click_compare(server, browser, data, tmp_path):
     assert page.inner_text("#card-title") == f"demo #{target['trial']}"
     assert f"--trial {target['trial']}" in page.inner_text("#card-export")
     assert page.locator("#card-facts").inner_text().count("\n") >= 10
+    opened = page.evaluate(BOXES)
+    assert opened == closed  # the card opens in its own panel: nothing else moves
+    page.click("#card-export-copy")
+    expected = export_command(ExportRequest("demo", Path(f"export-trial-{target['trial']}"),
+                                            data.label), target["trial"])
+    page.wait_for_function("(text) => navigator.clipboard.readText().then(t => t === text)",
+                           arg=expected, timeout=5000)
     page.click("#compare-add")
     page.wait_for_selector("#comparison-table", timeout=10000)
     assert f"demo #{target['trial']}" in page.inner_text("#comparison-table")
@@ -201,7 +341,8 @@ def test_browse_filter_click_compare(server, browser, data, tmp_path):
     shutil.copy(shot, ARTIFACTS / "dashboard.png")
     assert shot.stat().st_size > 10000
     assert requests and all(url.startswith(server) for url in requests)  # nothing external
-    page.close()
+    assert any("/assets/bootstrap.min.css" in url for url in requests)
+    context.close()
 
 
 def test_browser_unknown_study_and_empty_state(server, browser):

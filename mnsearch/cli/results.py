@@ -28,6 +28,8 @@ def add_dashboard_parser(commands: Any) -> None:
     parser.add_argument("--port", type=int, default=8050)
     parser.add_argument("--study", action="append", default=[],
                         help="study to show first (repeat for several)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="log every HTTP request (off by default: the page polls every 5 s)")
     parser.set_defaults(handler=dashboard_command)
 
 
@@ -57,7 +59,7 @@ def dashboard_command(args: argparse.Namespace) -> int:
           + (f" ({', '.join(names[:5])}{', …' if len(names) > 5 else ''})" if names else ""))
     for name in [name for name in args.study if name in names] or names[:1]:
         data.frame(name)  # read the study now, so the first page load does not wait for it
-    serve(create_app(data, args.study), args.host, args.port)
+    serve(create_app(data, args.study), args.host, args.port, args.verbose)
     return 0
 
 

@@ -22,7 +22,12 @@ from mnsearch.dashboard.data import (
     plot_points,
     state_counts,
 )
-from mnsearch.dashboard.plots import empty_plot, hypervolume_plot, pareto_plot
+from mnsearch.dashboard.plots import (
+    empty_plot,
+    hypervolume_plot,
+    pareto_groups,
+    pareto_plot,
+)
 from mnsearch.errors import MnsearchError
 
 MAX_COMPARED = 4
@@ -55,14 +60,28 @@ def main_view(data: DashboardData, studies: list[str], filters: Filters,
         message = (f"No completed trials yet in {', '.join(studies)} "
                    f"({state_counts(frame)}); this page refreshes by itself.")
         return empty_plot("No completed trials yet"), message, empty_plot("")
+    groups, front = pareto_groups(points, color_by)
     status = (f"Showing {len(points):,} of {evaluated:,} evaluated trials "
-              f"({state_counts(frame)}).")
-    return pareto_plot(points, color_by, evaluated), status, hypervolume_plot(frame)
+              f"({state_counts(frame)}) · front {len(front)}")
+    return pareto_plot(groups, front), status, hypervolume_plot(frame)
+
+
+def study_title(studies: list[str]) -> str:
+    """The navbar's name for the selection: the study, or the first ones and how many more."""
+    if len(studies) <= 2:
+        return " · ".join(studies)
+    return f"{studies[0]} · {studies[1]} + {len(studies) - 2} more"
 
 
 def read_filters(madds: float | None, accuracy: float | None, blocks: list | None,
                  alphas: list | None, resolutions: list | None) -> Filters:
-    """Filters from the controls' values (empty inputs arrive as None)."""
+    """Filters from the controls' values (empty inputs arrive as None).
+
+    The accuracy box is labelled in percent, as the axes are; a value up to 1 is still read as
+    a fraction (0.85), since nobody means "at least 0.85 %".
+    """
+    if accuracy is not None and accuracy > 1:
+        accuracy = accuracy / 100
     return Filters(madds, accuracy, tuple(blocks or ()), tuple(alphas or ()),
                    tuple(resolutions or ()))
 
@@ -92,15 +111,19 @@ def register(app: Dash, data: DashboardData) -> None:
     """Attach every callback of the page to `app`."""
 
     @app.callback(Output("studies", "options"), Output("studies", "value"),
-                  Output("message", "children"), Input("url", "search"),
-                  State("default-studies", "data"))
+                  Output("message", "children"), Output("message", "is_open"),
+                  Input("url", "search"), State("default-studies", "data"))
     def _pick(search: str | None, defaults: list[str]) -> tuple:
         try:
             names = data.names()
         except MnsearchError as error:
-            return [], [], str(error)
+            return [], [], str(error), True
         selected, message = resolve_studies(search, defaults or [], names)
-        return names, selected, message
+        return names, selected, message, bool(message)
+
+    @app.callback(Output("navbar-study", "children"), Input("studies", "value"))
+    def _title(studies: list[str] | None) -> str:
+        return study_title(studies or [])
 
     @app.callback(Output("filter-blocks", "options"), Output("filter-alpha", "options"),
                   Output("filter-resolution", "options"), Input("studies", "value"))

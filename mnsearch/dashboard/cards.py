@@ -33,6 +33,8 @@ SCALE = {"madds": 1e6, "params": 1e6}
 STATE_COLOURS = {"COMPLETE": "success", "RUNNING": "primary", "PRUNED": "warning",
                  "FAIL": "danger"}
 GRAPH_CONFIG = {"displaylogo": False, "displayModeBar": False}
+LEGEND_TOP_RIGHT = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right",
+                    "x": 1}  # on the title's line, above the bars
 
 
 def fact(row: pd.Series, column: str, template: str) -> str:
@@ -56,9 +58,7 @@ def trial_card(row: pd.Series, storage_label: str) -> html.Div:
     spec = trial_spec(row.get("spec"))
     if spec is not None:
         blocks = str(row["blocks"]).split()
-        parts += [_graph(styled(cost_breakdown_figure(spec), legend={"orientation": "h",
-                                                                     "y": 1.12, "x": 1,
-                                                                     "xanchor": "right"}), 240),
+        parts += [_graph(styled(cost_breakdown_figure(spec), legend=LEGEND_TOP_RIGHT), 250),
                   html.Details([html.Summary(f"Blocks ({len(blocks)})"),
                                 html.Pre("\n".join(blocks), id="card-blocks",
                                          className="blocks")]),
@@ -67,16 +67,12 @@ def trial_card(row: pd.Series, storage_label: str) -> html.Div:
 
 
 def _card_title(row: pd.Series) -> html.Div:
-    """Study and number, with the state and the architecture's main choices as badges."""
+    """Study and number, with the trial's state as a badge."""
     state = str(row.get("state") or "?")
-    badges = [dbc.Badge(state.lower(), color=STATE_COLOURS.get(state, "secondary"))]
-    badges += [dbc.Badge(text, color="light", text_color="dark", className="border")
-               for text in (f"α {fact(row, 'alpha', '{:g}')}",
-                            f"{fact(row, 'resolution', '{:g}')} px",
-                            fact(row, "block_types", "{}"))]
     return html.Div([html.H5(f"{row['study']} #{int(row['number'])}", id="card-title",
-                             className="mb-1"),
-                     html.Div(badges, className="d-flex gap-1 flex-wrap")], className="mb-2")
+                             className="mb-0"),
+                     dbc.Badge(state.lower(), color=STATE_COLOURS.get(state, "secondary"))],
+                    className="d-flex align-items-center gap-2 mb-2")
 
 
 def _export(row: pd.Series, storage_label: str) -> html.Div:
@@ -87,12 +83,23 @@ def _export(row: pd.Series, storage_label: str) -> html.Div:
         if "***" in storage_label else []
     return html.Div([
         html.Div("Export this trial's model", className="section-label"),
-        html.Div([html.Pre(export_command(request, number), id="card-export",
+        html.Div([html.Pre(command_words(export_command(request, number)), id="card-export",
                            className="command"),
                   dcc.Clipboard(target_id="card-export", id="card-export-copy",
                                 title="Copy the command", className="copy")],
                  className="command-box"),
         *note], className="mb-2")
+
+
+def command_words(command: str) -> list:
+    """The command as `--flag value` spans that do not break inside (a longer one may), with
+    spaces between: it wraps between options, never after a `--`, and its text (what the copy
+    button copies) is the command unchanged."""
+    words = command.split(" --")
+    words = words[:1] + [f"--{word}" for word in words[1:]]
+    spans = [html.Span(word, className="word") if len(word) <= 40 else word for word in words]
+    return [part for index, span in enumerate(spans)
+            for part in ((" ", span) if index else (span,))]
 
 
 def comparison(rows: list[pd.Series]) -> html.Div:

@@ -1,73 +1,121 @@
-"""The page: study picker, colour and filter controls, the Pareto plot, the trial card, the
-comparison, the hypervolume history. Ids are stable: callbacks and the browser test use them."""
+"""The page: a navbar naming the study, a toolbar (studies, colour, filters), the Pareto plot
+with the trial card in a side panel beside it, the comparison, the hypervolume history.
+
+The plot and the trial panel have the same fixed height and the panel scrolls inside itself,
+so opening a card (or a longer one) moves nothing else on the page; the comparison sits below
+both with a reserved minimum height. Ids are stable: callbacks and the browser test use them.
+"""
 
 from __future__ import annotations
 
+import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from mnsearch.dashboard.plots import COLOR_BY, empty_plot
 
 REFRESH_MS = 5000  # how often the page polls the storage while a sweep runs
-ROW = {"display": "flex", "gap": "12px", "flexWrap": "wrap", "alignItems": "flex-end"}
-PANEL = {"flex": "1 1 480px", "minWidth": "360px"}
+PLOT_HEIGHT = 560  # px; the trial panel beside the plot is as tall (see dashboard.css)
+GRAPH_CONFIG = {"displaylogo": False, "scrollZoom": True}
 
 
-def _labelled(label: str, control: object, width: str = "180px") -> html.Div:
-    return html.Div([html.Label(label, style={"fontSize": "12px", "color": "#555"}), control],
-                    style={"width": width})
+def _labelled(label: str, control: object, **width: object) -> dbc.Col:
+    """A control with its label above, in a toolbar column (`width` as dbc.Col takes it)."""
+    return dbc.Col([dbc.Label(label, className="control-label"), control],
+                   **(width or {"xs": 12, "md": "auto"}))
 
 
-def _filters() -> html.Div:
-    return html.Div([
-        _labelled("Mult-Adds ≤ (millions)", dcc.Input(id="filter-madds", type="number",
-                                                      min=0, debounce=True, placeholder="any")),
-        _labelled("accuracy ≥", dcc.Input(id="filter-accuracy", type="number", min=0, max=1,
-                                          step="any", debounce=True, placeholder="any")),
-        _labelled("block types", dcc.Dropdown(id="filter-blocks", multi=True,
-                                              placeholder="all")),
-        _labelled("α", dcc.Dropdown(id="filter-alpha", multi=True, placeholder="all")),
-        _labelled("resolution (ρ)", dcc.Dropdown(id="filter-resolution", multi=True,
-                                                 placeholder="all")),
-    ], style=ROW)
+def _navbar(storage_label: str) -> dbc.Navbar:
+    """Brand, the selected studies (filled in by a callback), and the storage on the right."""
+    return dbc.Navbar(dbc.Container([
+        html.Div([html.Span("mnsearch", className="navbar-brand me-2"),
+                  html.Span("Pareto browser", className="text-white-50 me-3"),
+                  html.Span(id="navbar-study", className="navbar-study")],
+                 className="d-flex align-items-center"),
+        html.Span(f"storage: {storage_label}", id="storage-label",
+                  className="text-white-50 small text-truncate navbar-storage"),
+    ], fluid=True), color="dark", dark=True, className="mb-3 py-2")
+
+
+def _toolbar() -> dbc.Card:
+    """Which studies, how to colour them, and which trials to keep."""
+    number = {"type": "number", "debounce": True, "placeholder": "any"}
+    return dbc.Card(dbc.CardBody([
+        dbc.Row([
+            _labelled("Studies", dcc.Dropdown(id="studies", multi=True,
+                                              placeholder="pick one or more studies"),
+                      xs=12, lg=5),
+            _labelled("Colour by", dbc.RadioItems(
+                id="color-by", value="alpha", className="btn-group segmented",
+                inputClassName="btn-check", labelClassName="btn btn-outline-secondary",
+                labelCheckedClassName="active",
+                options=[{"label": label, "value": key} for key, label in COLOR_BY.items()])),
+        ], className="g-3 mb-2 align-items-end"),
+        dbc.Row([
+            _labelled("Mult-Adds ≤ (M)", dbc.Input(id="filter-madds", min=0, **number),
+                      xs=6, md="auto", className="filter-number"),
+            _labelled("val accuracy ≥ (%)", dbc.Input(id="filter-accuracy", min=0, max=100,
+                                                      step="any", **number),
+                      xs=6, md="auto", className="filter-number"),
+            _labelled("Block types", dcc.Dropdown(id="filter-blocks", multi=True,
+                                                  placeholder="all"), xs=12, md=True),
+            _labelled("α", dcc.Dropdown(id="filter-alpha", multi=True, placeholder="all"),
+                      xs=6, md=True),
+            _labelled("Resolution", dcc.Dropdown(id="filter-resolution", multi=True,
+                                                 placeholder="all"), xs=6, md=True),
+        ], className="g-3 align-items-end"),
+    ]), className="mb-3 shadow-sm")
+
+
+def _header(title: str, *right: object) -> dbc.CardHeader:
+    return dbc.CardHeader([html.Span(title, className="fw-semibold text-nowrap me-3"),
+                           html.Div(list(right), className="ms-auto d-flex gap-2 text-end "
+                                                              "align-items-center")],
+                          className="d-flex align-items-center panel-header")
+
+
+def _explorer() -> dbc.Row:
+    """The Pareto plot and, beside it, the trial card: both the same fixed height."""
+    plot = dbc.Card([
+        _header("Accuracy vs Mult-Adds", html.Span(id="status", className="small text-muted")),
+        dbc.CardBody(dcc.Graph(id="pareto-graph", figure=empty_plot("loading…"),
+                               style={"height": f"{PLOT_HEIGHT}px"}, config=GRAPH_CONFIG),
+                     className="p-1"),
+    ], className="shadow-sm h-100")
+    card = dbc.Card([
+        _header("Trial", dbc.Button("Add to comparison", id="compare-add", disabled=True,
+                                    size="sm", color="primary")),
+        dbc.CardBody(html.Div("Click a point in the plot to open its trial card.",
+                              className="placeholder-note"),
+                     id="trial-card", className="panel-body"),
+    ], className="shadow-sm h-100")
+    return dbc.Row([dbc.Col(plot, lg=8), dbc.Col(card, lg=4)], className="g-3 mb-3")
 
 
 def build_layout(storage_label: str, default_studies: list[str]) -> html.Div:
     """The whole page; the study selection is resolved from the URL (?study=…) on load."""
+    comparison = dbc.Card([
+        _header("Comparison", dbc.Button("Clear", id="compare-clear", size="sm",
+                                         color="secondary", outline=True)),
+        dbc.CardBody(id="comparison", className="comparison-body"),
+    ], className="shadow-sm mb-3")
+    hypervolume = dbc.Card([
+        _header("Hypervolume", html.Span(
+            "losses 1 − accuracy and Mult-Adds / the largest of the trained trials (stopped "
+            "ones included), reference point (1, 1); higher is better",
+            className="small text-muted d-none d-md-inline")),
+        dbc.CardBody(dcc.Graph(id="hypervolume-graph", figure=empty_plot(""),
+                               style={"height": "300px"}, config={"displaylogo": False}),
+                     className="p-1"),
+    ], className="shadow-sm mb-4")
     return html.Div([
         dcc.Location(id="url"),
         dcc.Store(id="default-studies", data=default_studies),
         dcc.Store(id="data-signature"), dcc.Store(id="selected-trial"),
         dcc.Store(id="compare-trials", data=[]),
         dcc.Interval(id="refresh", interval=REFRESH_MS),
-        html.H2("mnsearch · Pareto browser", style={"margin": "0 0 4px 0"}),
-        html.Div(f"storage: {storage_label}", id="storage-label",
-                 style={"fontSize": "12px", "color": "#666"}),
-        html.Div(id="message", role="alert", style={"color": "#a00", "margin": "6px 0"}),
-        html.Div([
-            _labelled("studies", dcc.Dropdown(id="studies", multi=True,
-                                              placeholder="pick one or more studies"),
-                      "420px"),
-            _labelled("colour by", dcc.RadioItems(
-                id="color-by", value="alpha", inline=True,
-                options=[{"label": label, "value": key} for key, label in COLOR_BY.items()]),
-                "360px"),
-        ], style=ROW),
-        _filters(),
-        html.Div(id="status", style={"margin": "6px 0", "fontSize": "14px"}),
-        dcc.Graph(id="pareto-graph", figure=empty_plot("loading…"), style={"height": "560px"},
-                  config={"displaylogo": False, "scrollZoom": True}),
-        html.Div([
-            html.Div([html.H3("Trial"), html.Button("Add to comparison", id="compare-add",
-                                                    disabled=True),
-                      html.Div("Click a point to see its trial.", id="trial-card")],
-                     style=PANEL),
-            html.Div([html.H3("Comparison"), html.Button("Clear", id="compare-clear"),
-                      html.Div(id="comparison")], style=PANEL),
-        ], style=ROW),
-        html.H3("Hypervolume"),
-        html.P("Losses 1 − accuracy and Mult-Adds / the largest of the trained trials "
-               "(stopped ones included), reference point (1, 1); higher is better.",
-               style={"fontSize": "12px", "color": "#666"}),
-        dcc.Graph(id="hypervolume-graph", figure=empty_plot(""), style={"height": "320px"},
-                  config={"displaylogo": False}),
-    ], style={"fontFamily": "system-ui, sans-serif", "margin": "12px 24px"})
+        _navbar(storage_label),
+        dbc.Container([
+            dbc.Alert(id="message", color="warning", is_open=False, className="mb-3"),
+            _toolbar(), _explorer(), comparison, hypervolume,
+        ], fluid=True, className="px-4"),
+    ])

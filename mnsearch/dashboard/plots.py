@@ -34,6 +34,8 @@ FONT = {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "s
 # instead of repeated labels (dtick is a fraction: 0.001 is 0.1 points).
 PERCENT_STOPS = [{"dtickrange": [None, 0.0009], "value": ".2%"},
                  {"dtickrange": [0.0009, 0.009], "value": ".1%"}]
+# 1-2-5 ticks on the log Mult-Adds axis, labelled in full (plotly's own label each digit)
+MADDS_TICKS = [step * 10.0 ** power for power in range(-1, 5) for step in (1, 2, 5)]
 ACCURACY_AXIS = {"title": "validation accuracy", "tickformat": ".0%",
                  "tickformatstops": PERCENT_STOPS}
 
@@ -93,7 +95,8 @@ def pareto_plot(groups: list[Group], front: pd.DataFrame) -> go.Figure:
             meta="front", hoverinfo="skip", line={"color": "#212529", "width": 2,
                                                   "shape": "hv"}))
     return styled(figure, accuracy_axis=True,
-                  xaxis={"title": X_TITLES["madds"], "type": "log"}, hovermode="closest",
+                  xaxis={"title": X_TITLES["madds"], "type": "log", "tickvals": MADDS_TICKS,
+                         "tickformat": "~g"}, hovermode="closest",
                   clickmode="event", uirevision="pareto",
                   legend={"itemsizing": "constant", "title": {"text": ""}},
                   margin={"t": 12, "l": 60, "r": 12, "b": 48})
