@@ -20,15 +20,14 @@ from mnsearch.nn.convert import (
     check_stablehlo,
     onnx_bytes,
     onnx_session,
-    random_images,
     stablehlo_bytes,
 )
-from mnsearch.nn.model import build, eval_view
+from mnsearch.nn.model import build, eval_view, example_images
 from mnsearch.search.space import load_space
 from mnsearch.search.storage import open_storage
 from mnsearch.search.worker import SweepOptions, Worker, enqueue_grid
 from mnsearch.spec.families import preset
-from mnsearch.train.loop import recalibrate_batch_norm
+from mnsearch.train.evaluation import recalibrate_batch_norm
 from mnsearch.train.weights import load_weights
 
 
@@ -88,7 +87,7 @@ def test_export_round_trips_cost_and_weights(swept, capsys):
     loaded = mnsearch.load(out)
     trained = build(loaded.spec, 7)
     load_weights(trained, trial.user_attrs["checkpoint"])
-    images = random_images(loaded.spec, 5)
+    images = example_images(loaded.spec, 5)
     np.testing.assert_array_equal(np.asarray(loaded(jnp.asarray(images))),
                                   np.asarray(eval_view(trained)(jnp.asarray(images))))
     card = (out / "card.md").read_text()
@@ -112,9 +111,9 @@ def test_onnx_and_stablehlo_reproduce_the_flax_model(family):
     model = build(spec, 0)
     # Random init leaves eval-mode activations vanishing (BN statistics at 0/1); estimated
     # statistics give logits of order 1, so 1e-4 is a real test.
-    recalibrate_batch_norm(model, random_images(spec, 64, seed=5), batch_size=32, batches=2)
+    recalibrate_batch_norm(model, example_images(spec, 64, seed=5), batch_size=32, batches=2)
     logits = np.asarray(nnx.jit(lambda view, x: view(x))(eval_view(model),
-                                                         jnp.asarray(random_images(spec, 2))))
+                                                         jnp.asarray(example_images(spec, 2))))
     assert np.abs(logits).max() > 0.1
     check = check_onnx(model, spec, onnx_bytes(model, spec))
     assert check.max_abs_difference <= 1e-4 and check.batch_sizes == (1, 3)
@@ -127,7 +126,7 @@ def test_onnx_model_has_a_dynamic_batch_dimension():
     session = onnx_session(onnx_bytes(build(spec, 0), spec))
     assert session.get_inputs()[0].name == "images"
     assert session.get_inputs()[0].shape == ["batch", 32, 32, 3]
-    (logits,) = session.run(None, {"images": random_images(spec, 7)})
+    (logits,) = session.run(None, {"images": example_images(spec, 7)})
     assert logits.shape == (7, 4)
 
 

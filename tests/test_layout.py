@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mnsearch"
 
 # Lowest floor first. A module may import from its own floor and from floors below it.
 LAYERS = (
-    ("errors", "atomic", "pareto"),
+    ("errors", "atomic", "cache", "pareto"),
     ("spec",),
     ("cost",),
     ("nn",),

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from mnsearch.cache import CACHE_ENVIRONMENT
 from mnsearch.nn import native
 from mnsearch.nn.model import build, eval_view
 from mnsearch.nn.ops import (
@@ -81,7 +82,7 @@ def test_without_a_compiler_cpu_falls_back_to_the_shifted_sum(monkeypatch):
 
 
 def test_native_library_is_built_once_per_source_and_cpu(monkeypatch, tmp_path):
-    monkeypatch.setenv(native.CACHE_ENVIRONMENT, str(tmp_path))
+    monkeypatch.setenv(CACHE_ENVIRONMENT, str(tmp_path))
     first = native.library_path()
     modified = first.stat().st_mtime_ns
     assert first.parent == tmp_path / "native" and native.library_path() == first
@@ -89,7 +90,7 @@ def test_native_library_is_built_once_per_source_and_cpu(monkeypatch, tmp_path):
 
 
 def test_a_compiler_error_is_reported_not_hidden(monkeypatch, tmp_path):
-    monkeypatch.setenv(native.CACHE_ENVIRONMENT, str(tmp_path))
+    monkeypatch.setenv(CACHE_ENVIRONMENT, str(tmp_path))
     monkeypatch.setenv("CXX", "false")
     with pytest.raises(native.NativeUnavailable,
                        match="compiling .*native with false failed \\(exit 1\\)"):

@@ -60,10 +60,9 @@ def sweep_command(args: argparse.Namespace) -> int:
     if args.download:
         from mnsearch.data.load import load_dataset
         load_dataset(space.dataset, download=True)  # into the cache the workers read
-    subset = int(args.subset) if args.subset is not None and args.subset >= 1 else args.subset
     options = SweepOptions(study_name=args.study or space.name, storage=args.storage,
                            trials=args.trials, timeout=args.timeout, sampler=args.sampler,
-                           jobs=args.jobs, epochs=args.epochs, subset=subset, seed=args.seed,
+                           jobs=args.jobs, epochs=args.epochs, subset=args.subset, seed=args.seed,
                            early_stopping=not args.no_early_stopping,
                            min_dominating=args.min_dominating, artifacts=args.artifacts)
     final = sweep_and_write(args.space, options, out=args.out)

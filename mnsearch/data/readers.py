@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from mnsearch.atomic import write_atomically
+from mnsearch.cache import cache_folder
 from mnsearch.data.datasets import Dataset, DatasetError, stratified_holdout
 
 FASHION_MNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
@@ -45,9 +46,8 @@ _GRAYSCALE_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
 # --- Fashion-MNIST (gzip IDX files) -------------------------------------------------------
 
 def fashion_mnist_cache_dir() -> Path:
-    """Where `--download` puts Fashion-MNIST: ~/.cache/mnsearch/fashion-mnist (XDG aware)."""
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "mnsearch" / "fashion-mnist"
+    """Where `--download` puts Fashion-MNIST: the `fashion-mnist` folder of mnsearch's cache."""
+    return cache_folder("fashion-mnist")
 
 
 def read_fashion_mnist(data_dir: str | Path | None, *, download: bool) -> Dataset:

@@ -198,13 +198,14 @@ def _trained_model(spec: ArchSpec, checkpoint: Path) -> Any:
 def _write_onnx(model: Any, spec: ArchSpec, folder: Path,
                 latency: dict[str, dict[str, float]]) -> None:
     from mnsearch.atomic import write_atomically
-    from mnsearch.nn.convert import check_onnx, onnx_bytes, onnx_session, random_images
+    from mnsearch.nn.convert import check_onnx, onnx_bytes, onnx_session
     from mnsearch.nn.latency import time_calls
+    from mnsearch.nn.model import example_images
 
     serialized = onnx_bytes(model, spec)
     check_onnx(model, spec, serialized)
     write_atomically(folder / "model.onnx", serialized)
-    session, images = onnx_session(serialized), random_images(spec, 1)
+    session, images = onnx_session(serialized), example_images(spec, 1)
     latency["onnxruntime"] = time_calls(lambda: session.run(None, {"images": images}),
                                         repeats=20, runtime="onnxruntime").as_dict()
 

@@ -14,15 +14,13 @@ of 1 s, for the same outputs).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
 from mnsearch.errors import MnsearchError
-from mnsearch.nn.model import MobileNet, eval_view
+from mnsearch.nn.model import MobileNet, eval_view, example_images, jitted_forward
 from mnsearch.nn.ops import use_kernels
 from mnsearch.spec.arch import ArchSpec
 
@@ -46,12 +44,6 @@ class Check:
 def input_shape(spec: ArchSpec) -> tuple[int, int, int]:
     """(height, width, channels) of one NHWC input image."""
     return spec.resolution, spec.resolution, spec.in_channels
-
-
-def random_images(spec: ArchSpec, batch_size: int, seed: int = 0) -> np.ndarray:
-    """Inputs on the scale the model sees in training (normalised, roughly unit variance)."""
-    generator = np.random.default_rng(seed)
-    return generator.normal(size=(batch_size, *input_shape(spec))).astype(np.float32)
 
 
 def onnx_bytes(model: MobileNet, spec: ArchSpec) -> bytes:
@@ -92,10 +84,10 @@ def onnx_session(serialized: bytes, threads: int | None = None) -> object:
 def check_onnx(model: MobileNet, spec: ArchSpec, serialized: bytes,
                batch_sizes: tuple[int, ...] = (1, 3)) -> Check:
     """Run the ONNX model at several batch sizes; refuse differences above 1e-4."""
-    session, forward = onnx_session(serialized), _jitted_forward(model)
+    session, forward = onnx_session(serialized), jitted_forward(model)
     worst = 0.0
     for batch_size in batch_sizes:
-        images = random_images(spec, batch_size, seed=batch_size)
+        images = example_images(spec, batch_size, seed=batch_size)
         (logits,) = session.run(None, {"images": images})
         expected = np.asarray(forward(jnp.asarray(images)))  # the model's own (CPU) path
         worst = max(worst, float(np.max(np.abs(logits - expected))))
@@ -103,16 +95,6 @@ def check_onnx(model: MobileNet, spec: ArchSpec, serialized: bytes,
         raise ConversionError(f"ONNX Runtime output differs from the Flax model by {worst:.3g} "
                           f"(max abs; allowed {ONNX_TOLERANCE:g}): not exported")
     return Check(worst, batch_sizes)
-
-
-def _jitted_forward(model: MobileNet) -> Any:
-    """The eval-mode forward as one jitted function of the images (weights as constants)."""
-    graph, state = nnx.split(eval_view(model))
-
-    def forward(images: jax.Array) -> jax.Array:
-        return nnx.merge(graph, state)(images)
-
-    return jax.jit(forward)
 
 
 def stablehlo_bytes(model: MobileNet, spec: ArchSpec,
@@ -125,7 +107,7 @@ def stablehlo_bytes(model: MobileNet, spec: ArchSpec,
     (batch,) = jax.export.symbolic_shape("batch")
     shape = jax.ShapeDtypeStruct((batch, *input_shape(spec)), jnp.float32)
     with use_kernels("lax"):
-        exported = jax.export.export(_jitted_forward(model), platforms=platforms)(shape)
+        exported = jax.export.export(jitted_forward(model), platforms=platforms)(shape)
     return bytes(exported.serialize())
 
 
@@ -140,10 +122,10 @@ def check_stablehlo(model: MobileNet, spec: ArchSpec, serialized: bytes,
 
     Both compile the same program, so the outputs must be identical, not merely close.
     """
-    exported, forward = jax.export.deserialize(bytearray(serialized)), _jitted_forward(model)
+    exported, forward = jax.export.deserialize(bytearray(serialized)), jitted_forward(model)
     worst = 0.0
     for batch_size in batch_sizes:
-        images = jnp.asarray(random_images(spec, batch_size, seed=batch_size))
+        images = jnp.asarray(example_images(spec, batch_size, seed=batch_size))
         with use_kernels("lax"):
             expected = np.asarray(forward(images))
         logits = np.asarray(exported.call(images))

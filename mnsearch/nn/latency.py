@@ -16,10 +16,9 @@ from typing import Any
 
 import jax
 import numpy as np
-from flax import nnx
 
 from mnsearch.errors import MnsearchError
-from mnsearch.nn.model import MobileNet, build, eval_view
+from mnsearch.nn.model import MobileNet, build, example_images, jitted_forward
 from mnsearch.spec.arch import ArchSpec
 
 RUNTIMES = ("xla", "onnxruntime")
@@ -53,8 +52,7 @@ def measure_latency(spec: ArchSpec, batch_size: int = 1, runtime: str = "xla",
     if batch_size < 1 or repeats < 1 or warmup < 0:
         raise LatencyError("batch size and repeats must be >= 1 and warm-up >= 0")
     model = model if model is not None else build(spec, 0)
-    images = np.random.default_rng(0).normal(
-        size=(batch_size, spec.resolution, spec.resolution, spec.in_channels)).astype(np.float32)
+    images = example_images(spec, batch_size)
     call = _xla_call(model, images) if runtime == "xla" else \
         _onnxruntime_call(model, spec, images, threads)
     return time_calls(call, repeats, warmup, batch_size, runtime)
@@ -75,11 +73,8 @@ def time_calls(call: Callable[[], Any], repeats: int = 50, warmup: int = 5,
 
 
 def _xla_call(model: MobileNet, images: np.ndarray) -> Any:
-    """A jitted forward over split state: no NNX graph traversal inside the timed call."""
-    graph, state = nnx.split(eval_view(model))
-    forward = jax.jit(lambda state, batch: nnx.merge(graph, state)(batch))
-    batch = jax.device_put(images)
-    return lambda: forward(state, batch).block_until_ready()
+    forward, batch = jitted_forward(model), jax.device_put(images)
+    return lambda: forward(batch).block_until_ready()
 
 
 def _onnxruntime_call(model: MobileNet, spec: ArchSpec, images: np.ndarray,

@@ -9,8 +9,11 @@ statistics stay float32 whatever it is (bfloat16 casts inputs and weights at eac
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from mnsearch.errors import MnsearchError
@@ -184,6 +187,22 @@ def build(spec: ArchSpec, seed: int = 0, dtype: str = "float32",
 def eval_view(model: MobileNet) -> MobileNet:
     """Inference view sharing `model`'s variables: BN running statistics, no dropout."""
     return nnx.view(model, use_running_average=True, deterministic=True)
+
+
+def jitted_forward(model: MobileNet) -> Callable[[jax.Array], jax.Array]:
+    """The eval-mode forward as one jitted function of the images.
+
+    The model is split once, outside the function: no NNX graph traversal per call, which is
+    what latency measurement and conversions want (the weights become constants of the trace).
+    """
+    graph, state = nnx.split(eval_view(model))
+    return jax.jit(lambda images: nnx.merge(graph, state)(images))
+
+
+def example_images(spec: ArchSpec, batch_size: int, seed: int = 0) -> np.ndarray:
+    """Random NHWC inputs on the scale the model sees in training (normalised, unit variance)."""
+    shape = (batch_size, spec.resolution, spec.resolution, spec.in_channels)
+    return np.random.default_rng(seed).normal(size=shape).astype(np.float32)
 
 
 def count_params(model: nnx.Module) -> int:

@@ -28,12 +28,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mnsearch.cache import cache_folder as shared_cache_folder
 from mnsearch.errors import MnsearchError
 
 SOURCES = tuple(Path(__file__).parent / "csrc" / name
                 for name in ("parallel.h", "vectors.h", "depthwise.cc", "batch_norm.cc",
                              "pointwise.cc"))
-CACHE_ENVIRONMENT = "MNSEARCH_CACHE_DIR"
 _TARGETS = {"mnsearch_depthwise_forward": "MnsearchDepthwiseForward",
             "mnsearch_depthwise_backward": "MnsearchDepthwiseBackward",
             "mnsearch_batch_norm_forward": "MnsearchBatchNormForward",
@@ -49,10 +49,8 @@ class NativeUnavailable(MnsearchError):
 
 
 def cache_folder() -> Path:
-    """$MNSEARCH_CACHE_DIR, else $XDG_CACHE_HOME/mnsearch, else ~/.cache/mnsearch; + /native."""
-    root = os.environ.get(CACHE_ENVIRONMENT) or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "mnsearch")
-    return Path(root) / "native"
+    """Where compiled kernels are kept: the `native` folder of mnsearch's cache."""
+    return shared_cache_folder("native")
 
 
 def _compiler() -> str:

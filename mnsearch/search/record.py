@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Objective:
 
     name: str
     field: str
-    direction: str  # "maximize" | "minimize"
+    direction: Literal["maximize", "minimize"]
     searchable: bool = True  # False: reported, never optimised (selecting on test is leakage)
 
 

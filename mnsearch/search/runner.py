@@ -98,7 +98,7 @@ def prepare_sweep(space_path: str | Path, options: SweepOptions) -> SweepStart:
     recovered = recover_stale_trials(study)
     if (options.sampler or space.sampler) == "grid":
         geometry = {"in_channels": dataset.in_channels, "num_classes": dataset.num_classes,
-                    "native": dataset.image_size[0]}
+                    "dataset_resolution": dataset.image_size[0]}
 
         def madds_of(params: dict[str, Any]) -> float:
             try:

@@ -13,7 +13,7 @@ import itertools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -56,7 +56,7 @@ class SearchSpace:
     description: str = ""
 
     @property
-    def directions(self) -> list[str]:
+    def directions(self) -> list[Literal["maximize", "minimize"]]:
         return [OBJECTIVES[name].direction for name in self.objectives]
 
     @property
@@ -178,7 +178,7 @@ def _stage_values(key: str, value: Any, where: str, source: str) -> list[Any]:
 def _as_choice_list(value: Any, key: str, source: str) -> list[Any]:
     if isinstance(value, dict) and set(value) <= {"low", "high", "step"}:
         low, high, step = value.get("low"), value.get("high"), value.get("step")
-        if None in (low, high, step) or step <= 0 or high < low:
+        if low is None or high is None or step is None or step <= 0 or high < low:
             raise SpaceError(f"{source}: key '{key}': a range needs low <= high and step > 0")
         count = int(round((high - low) / step)) + 1
         value = [round(low + index * step, 10) for index in range(count)]
@@ -200,7 +200,7 @@ def _check_keys(mapping: Any, allowed: tuple[str, ...], source: str, prefix: str
 
 
 def check_satisfiable(space: SearchSpace, in_channels: int, num_classes: int,
-                      native: int) -> None:
+                      dataset_resolution: int) -> None:
     """Refuse a space whose constraints no configuration can meet (checked on the grid)."""
     if not space.constraints:
         return
@@ -209,7 +209,7 @@ def check_satisfiable(space: SearchSpace, in_channels: int, num_classes: int,
     for params in space.grid():
         try:
             spec = build_spec(space, params, in_channels=in_channels,
-                              num_classes=num_classes, native=native)
+                              num_classes=num_classes, dataset_resolution=dataset_resolution)
         except SpecError:
             continue
         if not violated_constraints(space, spec):
@@ -239,14 +239,14 @@ def violated_constraints(space: SearchSpace, spec: ArchSpec,
 
 
 def build_spec(space: SearchSpace, params: dict[str, Any], *, in_channels: int,
-               num_classes: int, native: int) -> ArchSpec:
-    """The spec of one point of the space; `native` is the dataset's image size (ρ = 1)."""
+               num_classes: int, dataset_resolution: int) -> ArchSpec:
+    """The spec of one point of the space; `dataset_resolution` (the image size) is ρ = 1."""
     family = BLOCK_FAMILIES[params["block"]] if "block" in params else space.base
     if "resolution" in params:
         resolution = int(params["resolution"])
     else:
-        resolution = max(1, int(round(native * float(params.get("rho", 1.0)))))
-    options = {"num_classes": num_classes, "in_channels": in_channels}
+        resolution = max(1, int(round(dataset_resolution * float(params.get("rho", 1.0)))))
+    options: dict[str, Any] = {"num_classes": num_classes, "in_channels": in_channels}
     if "stride_schedule" in params:
         options["stride_schedule"] = params["stride_schedule"]
     spec = preset(family, float(params.get("alpha", 1.0)), resolution, **options)

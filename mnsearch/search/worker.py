@@ -176,7 +176,7 @@ class Worker:
         try:
             spec = build_spec(self.space, params, in_channels=self.dataset.in_channels,
                               num_classes=self.dataset.num_classes,
-                              native=self.dataset.image_size[0])
+                              dataset_resolution=self.dataset.image_size[0])
         except SpecError as error:  # e.g. a resolution too small for the stride schedule
             record(trial, rejected=str(error))
             self.study.tell(trial, state=TrialState.PRUNED)
@@ -263,7 +263,7 @@ class Worker:
         """`early_stopping.should_stop` against every other trial's accuracy at this rung."""
         cost_names = [OBJECTIVES[name].field for name in self.space.objectives
                       if name in COST_OBJECTIVES]
-        own = {name: costs[name] for name in cost_names}
+        own = {name: value for name in cost_names if (value := costs[name]) is not None}
         others = []
         for other in self.study.get_trials(deepcopy=False):
             other_record = TrialRecord.of(other)

@@ -16,11 +16,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from mnsearch.nn.model import build, eval_view
+from mnsearch.nn.model import build, eval_view, example_images
 from mnsearch.spec.arch import ArchSpec
 from mnsearch.train.config import TrainConfig
-from mnsearch.train.evaluation import _predict
-from mnsearch.train.loop import _train_step, make_optimizer
+from mnsearch.train.evaluation import predict
+from mnsearch.train.loop import make_optimizer, train_step
 
 MODES = ("train", "infer")
 
@@ -30,17 +30,16 @@ def step_function(spec: ArchSpec, batch_size: int = 128,
     """One training step (or inference batch) of `spec` on fixed random data, per call."""
     if mode not in MODES:
         raise ValueError(f"unknown mode '{mode}' (allowed: {', '.join(MODES)})")
-    rng = np.random.default_rng(0)
-    images = jnp.asarray(rng.normal(size=(batch_size, spec.resolution, spec.resolution,
-                                          spec.in_channels)), jnp.float32)
-    labels = jnp.asarray(rng.integers(0, spec.num_classes, batch_size), jnp.int32)
+    images = jnp.asarray(example_images(spec, batch_size))
+    labels = jnp.asarray(np.random.default_rng(1).integers(0, spec.num_classes, batch_size),
+                         jnp.int32)
     model = build(spec)
     if mode == "infer":
         view = eval_view(model)
-        return lambda: _predict(view, images)
+        return lambda: predict(view, images)
     optimizer = nnx.Optimizer(model, make_optimizer(TrainConfig(), 10), wrt=nnx.Param)
     key = jax.random.key(0)
-    return lambda: _train_step(model, optimizer, None, images, labels, key, 0.1,
+    return lambda: train_step(model, optimizer, None, images, labels, key, 0.1,
                                spec.num_classes, 0, False)
 
 

@@ -16,7 +16,8 @@ from mnsearch.nn.model import MobileNet, eval_view
 
 
 @nnx.jit
-def _predict(model: MobileNet, images: jax.Array) -> jax.Array:
+def predict(model: MobileNet, images: jax.Array) -> jax.Array:
+    """Class indices of a batch (jitted; pass an eval view for inference)."""
     return jnp.argmax(model(images), -1)
 
 
@@ -36,24 +37,26 @@ def recalibrate_batch_norm(model: MobileNet, images: np.ndarray, batch_size: int
     """
     norms = [module for _, module in nnx.iter_modules(model) if isinstance(module, nnx.BatchNorm)]
     momenta = [norm.momentum for norm in norms]
-    for norm in norms:
-        norm.momentum = 0.0  # each train-mode forward stores that batch's exact statistics
-    view = nnx.view(model, deterministic=True)  # BN in training mode, no dropout
-    size = min(batch_size, len(images))
-    totals: list[list[jax.Array]] | None = None
-    count = 0
-    for start in range(0, min(len(images), size * batches) - size + 1, size):
-        _forward(view, jnp.asarray(images[start:start + size]))
-        current = [[norm.mean[...], norm.var[...]] for norm in norms]
-        totals = current if totals is None else \
-            [[a + b for a, b in zip(old, new, strict=True)]
-             for old, new in zip(totals, current, strict=True)]
-        count += 1
-    for norm, (mean, variance) in zip(norms, totals or [], strict=False):
-        norm.mean[...] = mean / count
-        norm.var[...] = variance / count
-    for norm, momentum in zip(norms, momenta, strict=True):
-        norm.momentum = momentum
+    try:
+        for norm in norms:
+            norm.momentum = 0.0  # each train-mode forward stores that batch's exact statistics
+        view = nnx.view(model, deterministic=True)  # BN in training mode, no dropout
+        size = min(batch_size, len(images))
+        totals: list[list[jax.Array]] | None = None
+        count = 0
+        for start in range(0, min(len(images), size * batches) - size + 1, size):
+            _forward(view, jnp.asarray(images[start:start + size]))
+            current = [[norm.mean[...], norm.var[...]] for norm in norms]
+            totals = current if totals is None else \
+                [[a + b for a, b in zip(old, new, strict=True)]
+                 for old, new in zip(totals, current, strict=True)]
+            count += 1
+        for norm, (mean, variance) in zip(norms, totals or [], strict=False):
+            norm.mean[...] = mean / count
+            norm.var[...] = variance / count
+    finally:  # an interrupted recalibration must not leave BN frozen at momentum 0
+        for norm, momentum in zip(norms, momenta, strict=True):
+            norm.momentum = momentum
 
 
 def accuracy(model: MobileNet, images: np.ndarray, labels: np.ndarray,
@@ -65,7 +68,7 @@ def accuracy(model: MobileNet, images: np.ndarray, labels: np.ndarray,
         count = len(batch)
         if count < batch_size:
             batch = np.concatenate([batch, np.repeat(batch[-1:], batch_size - count, 0)])
-        predictions = np.asarray(_predict(view, jnp.asarray(batch)))[:count]
+        predictions = np.asarray(predict(view, jnp.asarray(batch)))[:count]
         correct += int(np.sum(predictions == labels[start:start + count]))
     return correct / max(len(images), 1)
 

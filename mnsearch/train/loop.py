@@ -92,10 +92,11 @@ def _loss(model: MobileNet, images: jax.Array, labels: jax.Array, smoothing: flo
 # 20-40 ms of Python per step, competing with XLA for the 2 cores (+10% img/s at V1 a=0.25).
 @nnx.jit(static_argnames=("smoothing", "num_classes", "crop_padding", "flip", "ema_decay"),
          graph=False)
-def _train_step(model: MobileNet, optimizer: nnx.Optimizer, ema: MobileNet | None,
-                images: jax.Array, labels: jax.Array, key: jax.Array, smoothing: float,
-                num_classes: int, crop_padding: int, flip: bool,
-                ema_decay: float | None = None) -> jax.Array:
+def train_step(model: MobileNet, optimizer: nnx.Optimizer, ema: MobileNet | None,
+               images: jax.Array, labels: jax.Array, key: jax.Array, smoothing: float,
+               num_classes: int, crop_padding: int, flip: bool,
+               ema_decay: float | None = None) -> jax.Array:
+    """One optimizer step (augmentation on device, EMA update if asked); returns the loss."""
     if crop_padding or flip:
         images = augment(images, key, crop_padding=crop_padding, flip=flip)
     grad_fn = nnx.value_and_grad(_loss, has_aux=True)
@@ -192,7 +193,7 @@ def _run_epoch(model: MobileNet, optimizer: nnx.Optimizer, ema: MobileNet | None
     losses, start = [], time.perf_counter()
     for step in range(steps):
         batch = order[step * config.batch_size:(step + 1) * config.batch_size]
-        loss = _train_step(model, optimizer, ema, data.train_images[batch],
+        loss = train_step(model, optimizer, ema, data.train_images[batch],
                            data.train_labels[batch], jax.random.fold_in(epoch_key, step),
                            config.label_smoothing, data.num_classes,
                            config.crop_padding if config.augment else 0,
