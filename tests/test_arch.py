@@ -1,17 +1,21 @@
 """Spec layer: block strings, width rules, stride schedules, dict round trip, validation."""
 
+import typing
+
 import pytest
 
-from mnsearch.spec.arch import spec_from_dict, spec_to_dict
+from mnsearch.spec.arch import ArchSpec, SpecChanges, spec_from_dict, spec_to_dict
 from mnsearch.spec.blocks import (
     STRIDE_SCHEDULES,
     BlockSpec,
+    HeadSpec,
     SpecError,
     format_block,
     make_divisible,
     parse_block,
 )
 from mnsearch.spec.families import PRESETS, preset
+from mnsearch.spec.io import resolve_arch, save_spec
 from mnsearch.spec.plan import effective_strides, layer_plan, minimum_resolution
 
 
@@ -72,6 +76,23 @@ def test_v1_uses_truncation_and_v2_v3_make_divisible():
     assert v3.head.channels == 1280 and preset("v3-small", 1.25).head.channels == 1280
 
 
+def test_table_rows_repeat_with_the_stride_on_the_first_copy():
+    assert [b.stride for b in preset("v1").blocks] == [1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1]
+    assert [len(stage) for stage in preset("v2").stages] == [1, 2, 3, 4, 3, 3, 1, 1]
+
+
+def test_v3_small_minimal_scaled_in_block_strings():
+    """The V3 rule at alpha 0.75, the minimalistic changes, and the last conv at 6x (432 = 6x72)."""
+    spec = preset("v3-small-minimal", 0.75)
+    assert [format_block(b) for b in (spec.stem, *spec.blocks)] == [
+        "cn_k3_s2_c16_relu", "ir_k3_s2_e1_c16_relu", "ir_k3_s2_e4.5_c24_relu",
+        "ir_k3_s1_e11/3_c24_relu", "ir_k3_s2_e4_c32_relu", "ir_k3_s1_e6_c32_relu",
+        "ir_k3_s1_e6_c32_relu", "ir_k3_s1_e3_c40_relu", "ir_k3_s1_e3_c40_relu",
+        "ir_k3_s2_e6_c72_relu", "ir_k3_s1_e6_c72_relu", "ir_k3_s1_e6_c72_relu",
+        "cn_k1_s1_c432_relu"]
+    assert spec.head == HeadSpec(1024, "relu", 0.2)
+
+
 def test_v3_minimal_has_no_se_no_hswish_and_3x3_kernels():
     spec = preset("v3-large-minimal")
     assert spec.stem.activation == "relu" and spec.head.activation == "relu"
@@ -122,3 +143,18 @@ def test_spec_dict_errors_name_the_field():
         preset("v2", classes=10)
     with pytest.raises(SpecError, match="alpha"):
         preset("v3-small", -1.0)
+
+
+def test_replace_accepts_exactly_the_spec_fields():
+    assert typing.get_type_hints(SpecChanges) == typing.get_type_hints(ArchSpec)
+
+
+def test_resolve_arch_changes_a_spec_file_in_one_step(tmp_path):
+    path = tmp_path / "net.yaml"
+    save_spec(preset("v1", 0.5), path)
+    # resolution 9 fits only with the new schedule: both must change together
+    spec = resolve_arch(str(path), resolution=9, stride_schedule="stem1", num_classes=10)
+    assert (spec.resolution, spec.stride_schedule, spec.num_classes) == (9, "stem1", 10)
+    assert spec.stages == preset("v1", 0.5).stages
+    with pytest.raises(SpecError, match="presets only"):
+        resolve_arch(str(path), alpha=0.5)

@@ -78,13 +78,6 @@ class Dataset:
         """(height, width) in pixels."""
         return int(self.train_images.shape[1]), int(self.train_images.shape[2])
 
-    def train_split(self) -> Split:
-        return Split(self.train_images, self.train_labels)
-
-    def test_split(self) -> Split:
-        """The held-out test data: report on it, never select on it."""
-        return Split(self.test_images, self.test_labels)
-
 
 def split_validation(dataset: Dataset, fraction: float = 0.1,
                      seed: int = 0) -> tuple[Split, Split]:

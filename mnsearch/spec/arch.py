@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict, Unpack
 
 from mnsearch.spec.blocks import (
     PADDINGS,
@@ -82,26 +82,53 @@ class ArchSpec:
         """All blocks of all stages, in order (the stem excluded)."""
         return tuple(block for stage in self.stages for block in stage)
 
-    def replace(self, **changes: Any) -> ArchSpec:
+    def replace(self, **changes: Unpack[SpecChanges]) -> ArchSpec:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
+
+
+class SpecChanges(TypedDict, total=False):
+    """Keyword arguments of `ArchSpec.replace`: any ArchSpec field (a test keeps them in step)."""
+
+    name: str
+    family: str
+    resolution: int
+    stem: BlockSpec
+    stages: tuple[tuple[BlockSpec, ...], ...]
+    head: HeadSpec
+    in_channels: int
+    num_classes: int
+    alpha: float
+    base_resolution: int
+    stride_schedule: str
+    padding: str
+    channel_divisor: int
+    se_gate: str
+    bn_momentum: float
+    bn_epsilon: float
+    input_scale: float
+    input_offset: float
 
 
 _SCALAR_FIELDS = tuple(f.name for f in dataclasses.fields(ArchSpec)
                        if f.name not in ("stem", "stages", "head"))
 
 
-def spec_to_dict(spec: ArchSpec) -> dict[str, Any]:
+def spec_to_dict(spec: ArchSpec) -> dict[str, object]:
     """Plain dict (YAML/JSON-ready) with blocks as block strings; `spec_from_dict` inverts it."""
-    data: dict[str, Any] = {name: getattr(spec, name) for name in _SCALAR_FIELDS}
+    data: dict[str, object] = {name: getattr(spec, name) for name in _SCALAR_FIELDS}
     data["stem"] = format_block(spec.stem)
     data["stages"] = [[format_block(block) for block in stage] for stage in spec.stages]
     data["head"] = dataclasses.asdict(spec.head)
     return data
 
 
-def spec_from_dict(data: Mapping[str, Any], source: str = "spec") -> ArchSpec:
-    """Build a spec from its dict form; errors name `source`, the field and the allowed set."""
+def spec_from_dict(data: object, source: str = "spec") -> ArchSpec:
+    """Build a spec from its dict form; errors name `source`, the field and the allowed set.
+
+    `data` is whatever a YAML/JSON file or a database row held, so it is checked here (and by
+    the dataclasses) rather than trusted by its type.
+    """
     if not isinstance(data, Mapping):
         raise SpecError(f"{source}: a spec must be a mapping of fields, got {type(data).__name__}")
     allowed = (*_SCALAR_FIELDS, "stem", "stages", "head")

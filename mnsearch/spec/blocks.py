@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import TypedDict
 
 from mnsearch.errors import MnsearchError
 
@@ -137,6 +137,18 @@ def format_block(block: BlockSpec) -> str:
     return "_".join(tokens)
 
 
+class _BlockFields(TypedDict, total=False):
+    """The BlockSpec fields after the block type, as tokens give them (one per token)."""
+
+    kernel_size: int
+    stride: int
+    out_channels: int
+    expansion: float
+    se_ratio: float
+    activation: str
+    skip: bool
+
+
 def parse_block(text: str) -> BlockSpec:
     """Parse a block string such as ``ir_k3_s2_e6_c24_relu6`` (grammar in the module docstring)."""
     if not isinstance(text, str) or not text:
@@ -146,36 +158,43 @@ def parse_block(text: str) -> BlockSpec:
         raise SpecError(
             f"block '{text}': unknown block type '{block_type}' (allowed: {', '.join(BLOCK_TYPES)})"
         )
-    fields: dict[str, Any] = {"block_type": block_type}
+    fields: _BlockFields = {}
     for token in tokens:
-        name, value = _parse_token(token, text)
+        parsed = _parse_token(token, text)
+        name = next(iter(parsed))
         if name in fields:
             raise SpecError(f"block '{text}': '{name}' is given twice")
-        fields[name] = value
+        fields.update(parsed)
     missing = [key for key in ("kernel_size", "stride", "out_channels") if key not in fields]
     if missing:
         letters = {"kernel_size": "k<int>", "stride": "s<int>", "out_channels": "c<int>"}
         needed = ", ".join(letters[key] for key in missing)
         raise SpecError(f"block '{text}': missing {needed}")
     try:
-        return BlockSpec(**fields)
+        return BlockSpec(block_type, **fields)
     except SpecError as error:
         raise SpecError(f"block '{text}': {error}") from None
 
 
-def _parse_token(token: str, text: str) -> tuple[str, Any]:
+def _parse_token(token: str, text: str) -> _BlockFields:
     if token in ACTIVATIONS:
-        return "activation", token
+        return {"activation": token}
     if token == "noskip":
-        return "skip", False
-    for prefix, name in (("se", "se_ratio"), ("k", "kernel_size"), ("s", "stride"),
-                         ("c", "out_channels"), ("e", "expansion")):
+        return {"skip": False}
+    for prefix in ("se", "k", "s", "c", "e"):  # "se" before "s": se0.25 is not a stride
         if token.startswith(prefix) and len(token) > len(prefix):
             value = token[len(prefix):]
-            if name in ("se_ratio", "expansion"):
-                return name, parse_number(value, token)
-            if value.isdigit():
-                return name, int(value)
+            if prefix == "se":
+                return {"se_ratio": parse_number(value, token)}
+            if prefix == "e":
+                return {"expansion": parse_number(value, token)}
+            if not value.isdecimal():
+                continue
+            if prefix == "k":
+                return {"kernel_size": int(value)}
+            if prefix == "s":
+                return {"stride": int(value)}
+            return {"out_channels": int(value)}
     allowed = "k<int>, s<int>, e<num>, c<int>, se<num>, " + ", ".join(ACTIVATIONS) + ", noskip"
     raise SpecError(f"block '{text}': unknown token '{token}' (allowed: {allowed})")
 

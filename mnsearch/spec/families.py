@@ -126,7 +126,8 @@ def mobilenet_v2(alpha: float = 1.0, resolution: int = 224,
     """MobileNet V2: block widths make_divisible(int(c * alpha)); last conv 1280 unless alpha > 1.
 
     Keras truncates block widths before rounding but rounds the stem's 32 * alpha directly; both
-    are kept, since they differ for some alphas and Keras' counts are the reference.
+    are kept, since they differ for some alphas (0.28: stem 16, truncated 8) and Keras' counts
+    are the reference.
     """
     _check_alpha(alpha)
     stem, (*stages, (last,)) = _V2
@@ -152,8 +153,8 @@ def _mobilenet_v3(name: str, table: tuple[BlockSpec, Stages], head_channels: int
         stages = [tuple(_minimalistic(block) for block in stage) for stage in stages]
     blocks = _scaled(tuple(stages), lambda width: make_divisible(width * alpha))
     last = _widened(last, make_divisible(blocks[-1][-1].out_channels * 6))
-    head = HeadSpec(channels=_unless_wider(head_channels, alpha), activation=last.activation,
-                    dropout=0.2)
+    head = HeadSpec(channels=_unless_wider(head_channels, alpha),
+                    activation=last.activation, dropout=0.2)  # h-swish, or ReLU if minimal
     return _finish(name, "v3", alpha, resolution, stem, (*blocks, (last,)), head, options,
                    channel_divisor=8, bn_momentum=0.999)
 

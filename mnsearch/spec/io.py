@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from mnsearch.atomic import write_atomically
-from mnsearch.spec.arch import ArchSpec, spec_from_dict, spec_to_dict
+from mnsearch.spec.arch import ArchSpec, SpecChanges, spec_from_dict, spec_to_dict
 from mnsearch.spec.blocks import SpecError
-from mnsearch.spec.families import PRESETS, preset
+from mnsearch.spec.families import PRESETS, SpecOptions, preset
 
 
 def load_spec(path: str | Path) -> ArchSpec:
@@ -32,10 +32,11 @@ def load_spec(path: str | Path) -> ArchSpec:
     return spec_from_dict(data, source=str(path))
 
 
-def save_spec(spec: ArchSpec, path: str | Path, metadata: dict[str, Any] | None = None) -> None:
+def save_spec(spec: ArchSpec, path: str | Path,
+              metadata: Mapping[str, object] | None = None) -> None:
     """Write `spec` as YAML (or JSON for a .json path) atomically: no half-written file."""
     path = Path(path)
-    data: dict[str, Any] = spec_to_dict(spec)
+    data = spec_to_dict(spec)
     if metadata:
         data = {"spec": data, **metadata}
     text = json.dumps(data, indent=2) if path.suffix == ".json" else \
@@ -43,13 +44,21 @@ def save_spec(spec: ArchSpec, path: str | Path, metadata: dict[str, Any] | None 
     write_atomically(path, text.encode())
 
 
-def resolve_arch(arch: str, alpha: float | None = None, resolution: int | None = None,
-                 **options: Any) -> ArchSpec:
+def resolve_arch(arch: str, alpha: float | None = None, resolution: int | None = None, *,
+                 num_classes: int | None = None, in_channels: int | None = None,
+                 stride_schedule: str | None = None) -> ArchSpec:
     """A preset at (alpha, resolution), or a spec file with resolution/classes/channels changed.
 
-    A spec file holds real (already scaled) widths, so `alpha` cannot be applied to it.
+    None keeps the preset's or the file's value. A spec file holds real (already scaled)
+    widths, so `alpha` cannot be applied to it.
     """
-    options = {key: value for key, value in options.items() if value is not None}
+    options: SpecOptions = {}
+    if num_classes is not None:
+        options["num_classes"] = num_classes
+    if in_channels is not None:
+        options["in_channels"] = in_channels
+    if stride_schedule is not None:
+        options["stride_schedule"] = stride_schedule
     if arch in PRESETS:
         return preset(arch, 1.0 if alpha is None else alpha,
                       224 if resolution is None else resolution, **options)
@@ -60,6 +69,7 @@ def resolve_arch(arch: str, alpha: float | None = None, resolution: int | None =
                         f"({', '.join(PRESETS)}) or a spec file (.yaml, .yml, .json)")
     if alpha is not None:
         raise SpecError(f"--alpha applies to presets only: '{arch}' already holds scaled widths")
-    spec = load_spec(arch)
-    changes = {"resolution": resolution, **options}
-    return spec.replace(**{key: value for key, value in changes.items() if value is not None})
+    changes: SpecChanges = {**options}  # one replace: the spec is validated as a whole
+    if resolution is not None:
+        changes["resolution"] = resolution
+    return load_spec(arch).replace(**changes)
