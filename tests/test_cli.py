@@ -96,7 +96,7 @@ def test_bad_kernel_choice_is_one_line_and_exit_2(monkeypatch, tmp_path, capsys,
                                                   message):
     """A bad MNSEARCH_DEPTHWISE, or `native` where the kernels cannot be compiled."""
     monkeypatch.setenv("MNSEARCH_DEPTHWISE", choice)
-    monkeypatch.setattr(native, "_register", lambda: "compiling mnsearch/native with false "
+    monkeypatch.setattr(native, "_register", lambda: "compiling mnsearch/nn/csrc with false "
                                                       "failed (exit 1): no message")
     assert main(["bench", "v1", "--alpha", "0.25", "--resolution", "32", "--in-channels", "1",
                  "--classes", "2", "--batch-size", "2", "--steps", "1"]) == 2

@@ -93,7 +93,7 @@ def test_a_compiler_error_is_reported_not_hidden(monkeypatch, tmp_path):
     monkeypatch.setenv(CACHE_ENVIRONMENT, str(tmp_path))
     monkeypatch.setenv("CXX", "false")
     with pytest.raises(native.NativeUnavailable,
-                       match="compiling .*native with false failed \\(exit 1\\)"):
+                       match="compiling .*csrc with false failed \\(exit 1\\)"):
         native.library_path()
     assert list((tmp_path / "native").iterdir()) == []  # nothing half-written
 
