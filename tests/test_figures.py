@@ -37,10 +37,10 @@ def frame():
 def test_figure_5_lines_use_params(frame):
     by_alpha, by_resolution, front = accuracy_lines(frame, "params")
     evaluated = frame[frame["state"] == "COMPLETE"]
-    assert sum(len(line.madds) for line in by_alpha) == len(evaluated)
-    assert all(line.madds == sorted(line.madds) for line in by_alpha + by_resolution)
+    assert sum(len(line.x) for line in by_alpha) == len(evaluated)
+    assert all(line.x == sorted(line.x) for line in by_alpha + by_resolution)
     expected = pareto_frame(frame, ("accuracy", "params"))
-    assert sorted(front.madds) == sorted(expected["params"] / 1e6)
+    assert sorted(front.x) == sorted(expected["params"] / 1e6)
     figure = accuracy_vs_params(frame)
     assert figure.layout.xaxis.type == "log" and "parameters" in figure.layout.xaxis.title.text
 
@@ -92,7 +92,7 @@ def test_reference_points_overlay(tmp_path, frame):
     path = tmp_path / "v1_paper.csv"
     path.write_text("madds,accuracy,label\n569e6,0.706,1.0-224\n41e6,0.506,0.25-224\n")
     overlay = read_reference_points(path)
-    assert overlay.label == "v1_paper" and overlay.madds == [569.0, 41.0]
+    assert overlay.label == "v1_paper" and overlay.x == [569.0, 41.0]
     assert overlay.text == ["1.0-224", "0.25-224"]
     figure = accuracy_vs_madds(frame, overlays=[overlay])
     assert figure.data[-1].name == "v1_paper" and list(figure.data[-1].y) == [0.706, 0.506]
@@ -117,5 +117,37 @@ def test_other_study_overlay_is_its_front(frame):
     other = trials_frame(synthetic_study(None, "other", 20, seed=9))
     overlay = study_overlay(other)
     assert overlay.label == "other (front)"
-    assert overlay.madds == list(pareto_frame(other)["madds"] / 1e6)
+    assert overlay.x == list(pareto_frame(other)["madds"] / 1e6)
     assert reference_overlay(pd.DataFrame({"madds": [1e6], "accuracy": [0.5]}), "x").text == [""]
+
+
+def _grid_with_stopped_trials():
+    """A 2 α × 2 resolution grid in which the rung rule stopped the two α=0.5 models."""
+    rows = []
+    for number, (alpha, resolution, accuracy, state) in enumerate([
+            (1.0, 28, 0.90, "COMPLETE"), (1.0, 20, 0.88, "COMPLETE"),
+            (0.5, 28, 0.70, "PRUNED"), (0.5, 20, 0.65, "PRUNED")]):
+        madds = alpha * resolution * 1e6
+        rows.append({"study": "s", "number": number, "state": state, "alpha": alpha,
+                     "resolution": resolution, "madds": madds, "params": alpha * 1e6,
+                     "val_accuracy": accuracy if state == "COMPLETE" else None,
+                     "curve": [accuracy - 0.1, accuracy], "rejected": None,
+                     "duplicate_of": None, "block_types": "ds", "train_seconds": 1.0})
+    rows.append({**rows[-1], "number": 4, "rejected": "madds > max_madds", "curve": None})
+    return pd.DataFrame(rows)
+
+
+def test_stopped_trials_are_in_every_figure_at_their_last_rung():
+    frame = _grid_with_stopped_trials()
+    by_alpha, by_resolution, front = accuracy_lines(frame)
+    half = next(line for line in by_alpha if line.label == "α 0.5")
+    assert half.stopped == [True, True] and half.accuracy == [0.65, 0.70]
+    assert sum(len(line.x) for line in by_alpha) == 4  # every trained model, not the rejected
+    assert all(len(line.x) == 2 for line in by_resolution)
+    assert front.x == [20.0, 28.0]  # the front holds complete trials only
+    figure = accuracy_vs_madds(frame)
+    drawn = {trace.name: trace for trace in figure.data}
+    assert list(drawn["α 0.5"].marker.symbol) == ["circle-open", "circle-open"]
+    assert "stopped early (last rung)" in drawn
+    pareto = {trace.name: trace for trace in pareto_figure(frame).data}
+    assert list(pareto["stopped early (last rung)"].y) == [0.70, 0.65]

@@ -52,8 +52,8 @@ def test_figure_4_lines():
     by_alpha, by_resolution, front = accuracy_lines(trials_frame(_study()))
     assert [line.label for line in by_alpha] == ["α 0.5", "α 1"]
     assert [line.label for line in by_resolution] == ["resolution 20", "resolution 28"]
-    assert all(len(line.madds) == 2 for line in by_alpha + by_resolution)
-    assert len(front.madds) == 4
+    assert all(len(line.x) == 2 for line in by_alpha + by_resolution)
+    assert len(front.x) == 4
     figure = accuracy_vs_madds(trials_frame(_study()))
     assert figure.layout.xaxis.type == "log" and len(figure.data) == 5
 

@@ -20,16 +20,19 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from mnsearch.errors import MnsearchError
-from mnsearch.results.frames import completed, hypervolume_history, pareto_frame
+from mnsearch.results.frames import completed, hypervolume_history, pareto_frame, stopped_early
 
 WEBGL_ABOVE = 2000  # points; SVG markers slow down past a few thousand, WebGL does not
 X_TITLES = {"madds": "Million Mult-Adds (log scale)", "params": "Million parameters (log scale)"}
 
 
 class Line(NamedTuple):
+    """Points joined by a line: x in millions (Mult-Adds, or params for Figure 5)."""
+
     label: str
-    madds: list[float]  # the x values in millions (Mult-Adds, or params for Figure 5)
+    x: list[float]
     accuracy: list[float]
+    stopped: list[bool]  # stopped early by the rung rule: accuracy is its last rung's
 
 
 class Cloud(NamedTuple):
@@ -52,7 +55,7 @@ class Overlay(NamedTuple):
     """Extra points drawn over a figure: another study's front or published results."""
 
     label: str
-    madds: list[float]  # millions
+    x: list[float]  # Mult-Adds in millions
     accuracy: list[float]
     text: list[str]
 
@@ -64,21 +67,30 @@ class ReferenceFileError(MnsearchError):
 def accuracy_lines(frame: pd.DataFrame, x: str = "madds") -> tuple[list[Line], list[Line], Line]:
     """Lines of equal α, lines of equal resolution, and the Pareto front (Figure 4/5 data).
 
-    `x` is 'madds' (Figure 4) or 'params' (Figure 5); the front is of accuracy against `x`.
+    `x` is 'madds' (Figure 4) or 'params' (Figure 5); the front is of accuracy against `x`,
+    over complete trials only. The lines also hold trials stopped early, at their last rung's
+    accuracy (`Line.stopped`), so every model of a grid is drawn.
     """
-    points = completed(frame)
+    complete = completed(frame)
+    points = pd.concat([complete.assign(stopped=False), stopped_early(frame).assign(stopped=True)])
     points = points.dropna(subset=["val_accuracy", x]) if len(points) else points
 
     def lines(key: str, name: str) -> list[Line]:
-        return [Line(f"{name} {value:g}", list(group.sort_values(x)[x] / 1e6),
-                     list(group.sort_values(x)["val_accuracy"]))
-                for value, group in points.groupby(key) if len(group) > 1]
+        result = []
+        for value, group in points.groupby(key):
+            ordered = group.sort_values(x)
+            if len(ordered) > 1:
+                result.append(Line(f"{name} {value:g}", list(ordered[x] / 1e6),
+                                   list(ordered["val_accuracy"]), list(ordered["stopped"])))
+        return result
 
     if points.empty:
-        return [], [], Line("Pareto front", [], [])
-    front = pareto_frame(points, ("accuracy", x)).sort_values(x)
+        return [], [], Line("Pareto front", [], [], [])
+    front = pareto_frame(complete.dropna(subset=["val_accuracy", x]), ("accuracy", x)) \
+        .sort_values(x)
     return (lines("alpha", "α"), lines("resolution", "resolution"),
-            Line("Pareto front", list(front[x] / 1e6), list(front["val_accuracy"])))
+            Line("Pareto front", list(front[x] / 1e6), list(front["val_accuracy"]),
+                 [False] * len(front)))
 
 
 def accuracy_vs_madds(frame: pd.DataFrame, title: str = "Accuracy vs Mult-Adds",
@@ -97,17 +109,30 @@ def _paper_figure(frame: pd.DataFrame, x: str, title: str, overlays: list[Overla
     by_alpha, by_resolution, front = accuracy_lines(frame, x)
     figure = go.Figure()
     for line in by_alpha:
-        figure.add_scatter(x=line.madds, y=line.accuracy, name=line.label, mode="lines+markers")
+        figure.add_scatter(x=line.x, y=line.accuracy, name=line.label, mode="lines+markers",
+                           marker={"symbol": _symbols(line.stopped), "size": 8})
     for line in by_resolution:
-        figure.add_scatter(x=line.madds, y=line.accuracy, name=line.label, mode="lines",
+        figure.add_scatter(x=line.x, y=line.accuracy, name=line.label, mode="lines",
                            line={"dash": "dot", "width": 1}, opacity=0.6)
-    figure.add_scatter(x=front.madds, y=front.accuracy, name=front.label, mode="lines+markers",
+    figure.add_scatter(x=front.x, y=front.accuracy, name=front.label, mode="lines+markers",
                        line={"color": "black", "width": 3}, marker={"size": 10,
                                                                      "symbol": "star"})
+    if any(any(line.stopped) for line in by_alpha):
+        _stopped_legend(figure)
     add_overlays(figure, overlays)
     figure.update_layout(title=title, xaxis_title=X_TITLES[x], xaxis_type="log",
                          yaxis_title="validation accuracy", template="plotly_white")
     return figure
+
+
+def _symbols(stopped: list[bool]) -> list[str]:
+    return ["circle-open" if flag else "circle" for flag in stopped]
+
+
+def _stopped_legend(figure: go.Figure) -> None:
+    """A legend entry explaining open markers (the trace itself draws nothing)."""
+    figure.add_scatter(x=[None], y=[None], mode="markers", name="stopped early (last rung)",
+                       marker={"symbol": "circle-open", "size": 8, "color": "gray"})
 
 
 def pareto_cloud(frame: pd.DataFrame, objectives: tuple[str, ...] = ("accuracy", "madds"),
@@ -133,6 +158,12 @@ def pareto_figure(frame: pd.DataFrame, objectives: tuple[str, ...] = ("accuracy"
                        mode="lines+markers", name="Pareto front", text=_labels(cloud.front),
                        line={"color": "black", "width": 2, "shape": "hv"},
                        marker={"size": 10, "symbol": "star"})
+    stopped = stopped_early(frame)
+    if len(stopped):
+        figure.add_trace(scatter(x=stopped["madds"] / 1e6, y=stopped["val_accuracy"],
+                                 mode="markers", name="stopped early (last rung)",
+                                 text=_labels(stopped),
+                                 marker={"color": "gray", "size": 7, "symbol": "circle-open"}))
     add_overlays(figure, overlays or [])
     figure.update_layout(title=title, xaxis_title=X_TITLES["madds"], xaxis_type="log",
                          yaxis_title="validation accuracy", template="plotly_white")
@@ -228,7 +259,7 @@ def reference_overlay(table: pd.DataFrame, name: str) -> Overlay:
 def add_overlays(figure: go.Figure, overlays: list[Overlay]) -> go.Figure:
     """Draw overlays as labelled diamond markers (thin: the data is in each `Overlay`)."""
     for overlay in overlays:
-        figure.add_scatter(x=overlay.madds, y=overlay.accuracy, name=overlay.label,
+        figure.add_scatter(x=overlay.x, y=overlay.accuracy, name=overlay.label,
                            mode="markers+text", text=overlay.text, textposition="top center",
                            marker={"symbol": "diamond", "size": 9})
     return figure

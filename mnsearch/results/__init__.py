@@ -12,6 +12,7 @@ from mnsearch.results.frames import (
     hypervolume_history,
     load_study,
     pareto_frame,
+    stopped_early,
     studies_frame,
     study_hypervolume,
     study_names,
@@ -21,7 +22,22 @@ from mnsearch.results.frames import (
 )
 from mnsearch.results.progress import Progress, snapshot
 
-__all__ = ["COLUMNS", "OBJECTIVES", "Progress", "StudyNotFoundError", "compare_studies",
-           "completed", "hypervolume_history", "load_study", "pareto_frame", "snapshot",
-           "studies_frame", "study_hypervolume", "study_names", "study_objectives", "trained",
-           "trials_frame"]
+__all__ = [
+    "COLUMNS",
+    "OBJECTIVES",
+    "Progress",
+    "StudyNotFoundError",
+    "compare_studies",
+    "completed",
+    "hypervolume_history",
+    "load_study",
+    "pareto_frame",
+    "snapshot",
+    "stopped_early",
+    "studies_frame",
+    "study_hypervolume",
+    "study_names",
+    "study_objectives",
+    "trained",
+    "trials_frame",
+]

@@ -151,6 +151,22 @@ def trained(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[stopped | frame.index.isin(completed(frame).index)]
 
 
+def stopped_early(frame: pd.DataFrame) -> pd.DataFrame:
+    """Trials the rung rule stopped, each with `val_accuracy` set to its last rung's accuracy.
+
+    They are not on any front (their accuracy is at a lower budget) but belong in the paper's
+    figures: drop them and whole α or resolution lines vanish from Figure 4.
+    """
+    if frame.empty:
+        return frame
+    stopped = frame[(frame["state"] == "PRUNED") & frame["rejected"].isna()
+                    & frame["duplicate_of"].isna()].copy()
+    last = stopped["curve"].map(lambda curve: curve[-1] if isinstance(curve, list) and curve
+                                else None)
+    stopped["val_accuracy"] = pd.to_numeric(last, errors="coerce")
+    return stopped.dropna(subset=["val_accuracy"])
+
+
 def cost_references(frame: pd.DataFrame, objectives: Sequence[str]) -> dict[str, float]:
     """The reference of every cost objective: its largest value among the trained trials.
 
