@@ -1,11 +1,13 @@
 """Turn a dataset into the arrays one training run needs: split, subset, normalised, resized.
 
-Kept apart from the training loop so a sweep can prepare a dataset once per (resolution,
-recipe) and so the loop never sees uint8 pixels or a test image.
+Kept apart from the training loop so the loop never sees uint8 pixels or a test image, and so
+a sweep worker prepares a dataset once per (resolution, recipe) with `PreparedDataCache`
+instead of once per trial (the paper grid has 16 trials at 4 resolutions).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,12 +50,54 @@ def prepare_data(spec: ArchSpec, dataset: Any, config: Any) -> PreparedData:
     mean, std = channel_statistics(train_images)
 
     def convert(images: np.ndarray) -> np.ndarray:
-        chunks = [np.asarray(resize(normalize(jnp.asarray(images[start:start + _CHUNK]),
-                                              mean, std), spec.resolution))
-                  for start in range(0, len(images), _CHUNK)]
-        return np.concatenate(chunks) if chunks else np.zeros((0,), np.float32)
+        return _normalized_and_resized(images, mean, std, spec.resolution)
 
     return PreparedData(convert(train_images), np.asarray(train_labels, np.int32),
                         convert(validation.images), np.asarray(validation.labels, np.int32),
                         convert(dataset.test_images), np.asarray(dataset.test_labels, np.int32),
                         dataset.num_classes)
+
+
+def _normalized_and_resized(images: np.ndarray, mean: np.ndarray, std: np.ndarray,
+                            resolution: int) -> np.ndarray:
+    """Normalise and resize in chunks of one fixed size, so each resolution compiles once.
+
+    The last chunk is padded to `_CHUNK` images (and cut back after): chunks of every length
+    would compile a resize per length (measured: 7 programs per trial for train, validation
+    and test at 4,000 / 6,000 / 10,000 images).
+    """
+    if len(images) == 0:
+        return np.zeros((0, resolution, resolution, images.shape[-1]), np.float32)
+    chunks = []
+    for start in range(0, len(images), _CHUNK):
+        chunk = images[start:start + _CHUNK]
+        count = len(chunk)
+        if count < _CHUNK and len(images) > _CHUNK:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], _CHUNK - count, axis=0)])
+        converted = resize(normalize(jnp.asarray(chunk), mean, std), resolution)
+        chunks.append(np.asarray(converted)[:count])
+    return np.concatenate(chunks)
+
+
+class PreparedDataCache:
+    """The last few `prepare_data` results of one process, by everything they depend on.
+
+    A sweep worker keeps one: trials at the same resolution and recipe share their arrays.
+    Bounded (least recently used first out): Fashion-MNIST at 28 px is ~250 MB per entry.
+    """
+
+    def __init__(self, entries: int = 4):
+        self.entries = entries
+        self._prepared: OrderedDict[tuple[Any, ...], PreparedData] = OrderedDict()
+
+    def get(self, spec: ArchSpec, dataset: Any, config: Any) -> PreparedData:
+        key = (dataset.name, id(dataset), spec.resolution, spec.in_channels, spec.num_classes,
+               config.subset, config.seed, config.validation_fraction)
+        if key in self._prepared:
+            self._prepared.move_to_end(key)
+            return self._prepared[key]
+        prepared = prepare_data(spec, dataset, config)
+        self._prepared[key] = prepared
+        while len(self._prepared) > self.entries:
+            self._prepared.popitem(last=False)
+        return prepared

@@ -29,7 +29,7 @@ from mnsearch.nn.model import MobileNet, build
 from mnsearch.spec.arch import ArchSpec
 from mnsearch.train.checkpoint import load_metadata, load_state, save_state
 from mnsearch.train.config import TrainConfig, TrainingError
-from mnsearch.train.data import PreparedData, prepare_data
+from mnsearch.train.data import PreparedData, PreparedDataCache, prepare_data
 from mnsearch.train.evaluation import accuracy, recalibrate_batch_norm
 from mnsearch.train.preprocess import augment
 from mnsearch.train.weights import copy_weights, load_weights, update_ema
@@ -48,12 +48,35 @@ class TrainResult:
     train_seconds: float = 0.0
     wall_seconds: float = 0.0
     error: str | None = None
+    # Where the wall time went (see PHASES); `train` is steady-state steps only.
+    phase_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 EpochCallback = Callable[[int, TrainResult], bool]
+PHASES = ("setup", "compile", "train", "evaluate", "checkpoint", "callback")
+
+
+class PhaseClock:
+    """Seconds per phase of a run: each `lap` charges the time since the last one to a phase."""
+
+    def __init__(self) -> None:
+        self.seconds = dict.fromkeys(PHASES, 0.0)
+        self.last = time.perf_counter()
+
+    def lap(self, phase: str, minus: float = 0.0) -> None:
+        now = time.perf_counter()
+        self.seconds[phase] += max(now - self.last - minus, 0.0)
+        self.last = now
+
+    def add(self, phase: str, seconds: float) -> None:
+        self.seconds[phase] += seconds
+
+    def merged(self, earlier: dict[str, float]) -> dict[str, float]:
+        """These phases added to those of an earlier (resumed) part of the run."""
+        return {phase: earlier.get(phase, 0.0) + self.seconds[phase] for phase in PHASES}
 
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> optax.GradientTransformation:
@@ -122,17 +145,21 @@ def train_and_evaluate(spec: ArchSpec, dataset: Any, config: TrainConfig,
                        out_dir: str | Path | None = None, resume: bool = False,
                        callback: EpochCallback | None = None,
                        progress: Callable[[dict[str, Any]], None] | None = None,
-                       init: str | Path | None = None) -> TrainResult:
+                       init: str | Path | None = None,
+                       data_cache: PreparedDataCache | None = None) -> TrainResult:
     """Train `spec` on `dataset` (see `mnsearch.data.datasets`) and return its metrics.
 
     `init` (a .npz or a folder, see `train.weights.load_weights`) sets the starting weights;
-    a resumed checkpoint overrides it. Never raises for a diverging run: a NaN/inf loss ends
-    it with status 'failed' and the reason.
+    a resumed checkpoint overrides it. `data_cache` reuses prepared arrays across runs (a
+    sweep worker passes one). Never raises for a diverging run: a NaN/inf loss ends it with
+    status 'failed' and the reason.
     """
     started = time.perf_counter()
+    clock = PhaseClock()
     if config.bn_momentum is not None:
         spec = spec.replace(bn_momentum=config.bn_momentum)
-    data = prepare_data(spec, dataset, config)
+    data = data_cache.get(spec, dataset, config) if data_cache else \
+        prepare_data(spec, dataset, config)
     steps = len(data.train_labels) // config.batch_size
     if steps == 0:
         raise TrainingError(f"batch size {config.batch_size} is larger than the "
@@ -146,8 +173,13 @@ def train_and_evaluate(spec: ArchSpec, dataset: Any, config: TrainConfig,
     if resume and checkpoint is not None and checkpoint.exists():
         load_state(checkpoint, nodes)
         result = TrainResult(**load_metadata(checkpoint)["result"])
-    for epoch in range(result.epochs_done, config.epochs):
-        loss, seconds = _run_epoch(model, optimizer, ema, data, config, epoch, steps, progress)
+    clock.lap("setup")
+    first_epoch = result.epochs_done
+    for epoch in range(first_epoch, config.epochs):
+        loss, seconds, compile_seconds = _run_epoch(model, optimizer, ema, data, config, epoch,
+                                                    steps, progress, epoch == first_epoch)
+        clock.add("compile", compile_seconds)
+        clock.lap("train", minus=compile_seconds)
         result.train_seconds += seconds
         result.images_per_second = steps * config.batch_size / seconds
         if not math.isfinite(loss):
@@ -157,17 +189,22 @@ def train_and_evaluate(spec: ArchSpec, dataset: Any, config: TrainConfig,
         recalibrate_batch_norm(evaluated, data.train_images)
         result.val_accuracy.append(accuracy(evaluated, data.val_images, data.val_labels))
         result.epochs_done = epoch + 1
+        clock.lap("evaluate")
         if checkpoint is not None:
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
             save_state(checkpoint, nodes, {"result": result.as_dict(), "config": asdict(config)})
+            clock.lap("checkpoint")
         if callback is not None and callback(epoch, result):
             result.status = "stopped"
             break
+        clock.lap("callback")
     if result.status == "running":
         result.status = "completed"
     if result.status == "completed":  # a stopped (early-stopped) run is not worth reporting
         result.test_accuracy = accuracy(evaluated, data.test_images, data.test_labels)
+        clock.lap("evaluate")
     result.wall_seconds = time.perf_counter() - started
+    result.phase_seconds = clock.merged(result.phase_seconds)
     return result
 
 
@@ -186,11 +223,16 @@ def _build_models(spec: ArchSpec, config: TrainConfig,
 
 def _run_epoch(model: MobileNet, optimizer: nnx.Optimizer, ema: MobileNet | None,
                data: PreparedData, config: TrainConfig, epoch: int, steps: int,
-               progress: Callable[[dict[str, Any]], None] | None) -> tuple[float, float]:
-    """One pass over the shuffled training split; returns (mean loss, seconds)."""
+               progress: Callable[[dict[str, Any]], None] | None,
+               compiles: bool) -> tuple[float, float, float]:
+    """One pass over the shuffled training split: (mean loss, seconds, compile seconds).
+
+    The first step of a run is timed on its own (it compiles): its excess over a steady step
+    is the compile time, so `train` in the phase accounting is steady-state steps only.
+    """
     order = np.random.default_rng([config.seed, epoch]).permutation(len(data.train_labels))
     epoch_key = jax.random.fold_in(jax.random.key(config.seed), epoch)
-    losses, start = [], time.perf_counter()
+    losses, start, first_step = [], time.perf_counter(), 0.0
     for step in range(steps):
         batch = order[step * config.batch_size:(step + 1) * config.batch_size]
         loss = train_step(model, optimizer, ema, data.train_images[batch],
@@ -199,8 +241,16 @@ def _run_epoch(model: MobileNet, optimizer: nnx.Optimizer, ema: MobileNet | None
                            config.crop_padding if config.augment else 0,
                            config.flip and config.augment, config.ema_decay)
         losses.append(loss)
+        if step == 0 and compiles:
+            loss.block_until_ready()
+            first_step = time.perf_counter() - start
         if progress is not None:
             progress({"epoch": epoch + 1, "step": step + 1, "steps": steps,
                       "loss": float(loss)})
     mean_loss = float(jnp.mean(jnp.stack(losses)))
-    return mean_loss, time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    compile_seconds = 0.0
+    if first_step and steps > 1:
+        steady = (seconds - first_step) / (steps - 1)
+        compile_seconds = max(first_step - steady, 0.0)
+    return mean_loss, seconds - compile_seconds, compile_seconds
