@@ -12,6 +12,7 @@ from optuna.trial import TrialState, create_trial
 from mnsearch.cli.sweep_display import write_sweep_results
 from mnsearch.plots.study import accuracy_lines, accuracy_vs_madds
 from mnsearch.results.frames import (
+    PHASE_COLUMNS,
     StudyNotFoundError,
     compare_studies,
     hypervolume_history,
@@ -19,6 +20,7 @@ from mnsearch.results.frames import (
     pareto_frame,
     studies_frame,
     study_hypervolume,
+    time_accounting,
     trials_frame,
 )
 from mnsearch.testing.synthetic import synthetic_study
@@ -152,7 +154,9 @@ def test_trials_frame_records_what_sweeps_store():
     row = frame.iloc[0]
     assert row["madds"] > 0 and row["params"] > 0 and row["latency_ms"] > 0
     assert row["block_types"] in {"ds", "cn+ir"} and row["blocks"].split()[0][:2] in {"ds", "ir"}
-    assert row["duration_s"] == pytest.approx(row["train_seconds"])
+    assert row["duration_s"] == pytest.approx(sum(row[column] for column in PHASE_COLUMNS))
+    assert row["seconds_train"] == row["train_seconds"]
+    assert row["seconds_other"] == pytest.approx(0.25)
     assert row["rho"] == pytest.approx(row["resolution"] / 224)  # resolution / largest
     assert set(frame["state"]) == {"COMPLETE", "FAIL", "RUNNING"}
 
@@ -187,3 +191,12 @@ def test_combinations_cover_every_objective_pair():
     frame["test_accuracy"] = [0.85, 0.8]
     for pair in itertools.combinations(["accuracy", "madds", "params", "latency"], 2):
         assert len(pareto_frame(frame, pair)) >= 1
+
+
+def test_time_accounting_sums_every_phase_of_every_trial():
+    frame = trials_frame(synthetic_study(None, "time", 6, failed=1))
+    table = time_accounting(frame).set_index("phase")
+    assert list(table.index) == [column.removeprefix("seconds_") for column in PHASE_COLUMNS]
+    assert table["seconds"].sum() == pytest.approx(frame["duration_s"].sum())
+    assert table.loc["train", "seconds"] == pytest.approx(frame["seconds_train"].sum())
+    assert table["share"].sum() == pytest.approx(1.0)

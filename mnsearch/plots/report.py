@@ -32,6 +32,7 @@ from mnsearch.results.frames import (
     pareto_frame,
     study_hypervolume,
     study_objectives,
+    time_accounting,
     trials_frame,
 )
 
@@ -69,6 +70,7 @@ def report_html(frames: Sequence[pd.DataFrame], objectives: Sequence[str], subti
     front = pareto_frame(main, objectives)
     sections.append(f"<h2>Pareto front ({len(front)} trials)</h2>"
                     + _table(front[[c for c in PARETO_COLUMNS if c in front]]))
+    sections.append(_time_section(main))
     body = "\n".join(sections)
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>"
             f"{html.escape(name)}: mnsearch report</title><style>{STYLE}</style></head>"
@@ -86,6 +88,18 @@ def _summary(frame: pd.DataFrame, objectives: Sequence[str]) -> str:
     return (f"<p>{len(frame)} trials ({states}); hypervolume <b>{volume:.4f}</b> "
             f"<span class=note>(losses 1 − accuracy and cost / reference, reference costs: "
             f"{html.escape(reference)}; reference point (1, …, 1))</span></p>")
+
+
+def _time_section(frame: pd.DataFrame) -> str:
+    """Where the trials' time went, by phase; `train` is steady-state training steps."""
+    table = time_accounting(frame)
+    if not len(frame) or table["seconds"].sum() == 0:
+        return ""
+    shown = table.assign(share=(100 * table["share"]).map(lambda value: f"{value:.1f}%"))
+    steady = table.set_index("phase").loc["train", "share"]
+    return (f"<h2>Where the time went</h2><p class=note>{steady:.0%} of the trials' time was "
+            "steady-state training steps (compilation, evaluation and set-up are separate)"
+            "</p>" + _table(shown))
 
 
 def _figures(frame: pd.DataFrame, objectives: Sequence[str],

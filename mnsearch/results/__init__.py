@@ -17,6 +17,7 @@ from mnsearch.results.frames import (
     study_hypervolume,
     study_names,
     study_objectives,
+    time_accounting,
     trained,
     trials_frame,
 )
@@ -39,5 +40,6 @@ __all__ = [
     "study_names",
     "study_objectives",
     "trained",
+    "time_accounting",
     "trials_frame",
 ]

@@ -24,14 +24,17 @@ import pandas as pd
 from mnsearch.errors import MnsearchError
 from mnsearch.pareto import hypervolume, normalized_losses, pareto_mask
 from mnsearch.search.record import OBJECTIVES, TrialRecord
+from mnsearch.train.phases import PHASES
 
 # Record fields that become plain columns (the spec becomes JSON text; the recipe, worker and
 # heartbeat stay in the record).
 RECORD_COLUMNS = ["alpha", "resolution", "madds", "params", "params_keras", "latency_ms",
                   "val_accuracy", "test_accuracy", "train_seconds", "epochs_done", "duplicate_of",
                   "retry_of", "rejected", "error", "config_key", "blocks"]
+# Where each trial's time went (mnsearch.train.phases), plus `other`: trial time outside the run.
+PHASE_COLUMNS = [f"seconds_{phase}" for phase in (*PHASES, "other")]
 COLUMNS = ["study", "number", "state", *RECORD_COLUMNS, "rho", "block_types", "spec", "curve",
-           "started", "duration_s"]
+           "started", "duration_s", *PHASE_COLUMNS]
 
 
 class StudyNotFoundError(MnsearchError):
@@ -76,8 +79,37 @@ def _trial_row(study_name: str, trial: optuna.trial.FrozenTrial) -> dict:
     finished = trial.datetime_complete
     row["duration_s"] = ((finished - trial.datetime_start).total_seconds()
                          if finished and trial.datetime_start else None)
+    row.update(_phase_columns(record.phase_seconds, row["duration_s"]))
     row.update({f"param_{name}": value for name, value in trial.params.items()})
     return row
+
+
+def _phase_columns(phases: dict[str, float] | None, duration: float | None
+                   ) -> dict[str, float | None]:
+    if not phases:
+        return dict.fromkeys(PHASE_COLUMNS)
+    columns: dict[str, float | None] = {f"seconds_{phase}": phases.get(phase, 0.0)
+                                        for phase in PHASES}
+    measured = sum(value or 0.0 for value in columns.values())
+    columns["seconds_other"] = max(duration - measured, 0.0) if duration is not None else None
+    return columns
+
+
+def time_accounting(frame: pd.DataFrame) -> pd.DataFrame:
+    """Where a sweep's trial time went: seconds and share of each phase, summed over trials.
+
+    Rows follow `PHASE_COLUMNS` (`train` is steady-state training steps only); trials answered
+    from the record, rejected ones and those without phase records count as `other`.
+    """
+    durations = pd.to_numeric(frame.get("duration_s"), errors="coerce").fillna(0.0).sum() \
+        if len(frame) else 0.0
+    seconds = {column.removeprefix("seconds_"): float(pd.to_numeric(
+        frame[column], errors="coerce").fillna(0.0).sum()) if column in frame else 0.0
+        for column in PHASE_COLUMNS}
+    seconds["other"] += max(durations - sum(seconds.values()), 0.0)
+    total = sum(seconds.values())
+    return pd.DataFrame({"phase": list(seconds), "seconds": list(seconds.values()),
+                         "share": [value / total if total else 0.0 for value in seconds.values()]})
 
 
 def _rho(frame: pd.DataFrame) -> pd.Series:

@@ -64,6 +64,7 @@ class TrialRecord:
     checkpoint: str | None = None
     curve: list[float] | None = None
     train_seconds: float | None = None
+    phase_seconds: dict[str, float] | None = None  # see mnsearch.train.phases
     epochs_done: int | None = None
     val_accuracy: float | None = None
     test_accuracy: float | None = None

@@ -55,9 +55,11 @@ def synthetic_trial(number: int, rng: np.random.Generator,
                              0.05, 0.99))
     epochs = 3
     curve = [accuracy * (0.85 + 0.05 * epoch) for epoch in range(1, epochs + 1)]
-    trained = replace(architecture, curve=curve, epochs_done=epochs,
-                      train_seconds=float(madds / 2e7 * rng.uniform(0.8, 1.2)),
-                      latency_ms=float(madds / 1e8 + rng.uniform(0.1, 0.3)))
+    train_seconds = float(madds / 2e7 * rng.uniform(0.8, 1.2))
+    trained = replace(architecture, curve=curve, epochs_done=epochs, train_seconds=train_seconds,
+                      latency_ms=float(madds / 1e8 + rng.uniform(0.1, 0.3)),
+                      phase_seconds={"setup": 0.5, "compile": 1.5, "train": train_seconds,
+                                     "evaluate": 0.6, "checkpoint": 0.1, "callback": 0.05})
     values = None
     if state == TrialState.COMPLETE:
         trained = replace(trained, val_accuracy=accuracy, test_accuracy=accuracy - 0.01)
@@ -65,7 +67,7 @@ def synthetic_trial(number: int, rng: np.random.Generator,
     elif state == TrialState.FAIL:
         trained = replace(trained, error="loss became nan")
     elif state == TrialState.RUNNING:
-        trained = replace(trained, curve=None, train_seconds=None)
+        trained = replace(trained, curve=None, train_seconds=None, phase_seconds=None)
     attrs = trained.attributes()
     return _timed(create_trial(state=state, params=params, distributions=DISTRIBUTIONS,
                                values=values, user_attrs=attrs), number)
@@ -92,6 +94,7 @@ def _timed(trial: optuna.trial.FrozenTrial, number: int) -> optuna.trial.FrozenT
     start = datetime.datetime(2025, 1, 1) + datetime.timedelta(minutes=number)
     trial.datetime_start = start
     if trial.state.is_finished():
-        seconds = trial.user_attrs.get("train_seconds", 1.0)
+        phases = TrialRecord.of(trial).phase_seconds
+        seconds = sum(phases.values()) + 0.25 if phases else 1.0  # + time outside the run
         trial.datetime_complete = start + datetime.timedelta(seconds=seconds)
     return trial

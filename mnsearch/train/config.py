@@ -88,7 +88,7 @@ def parse_settings(settings: Iterable[str]) -> dict[str, Any]:
         name, separator, text = setting.partition("=")
         name = name.strip().replace("-", "_")
         if not separator or name not in fields:
-            raise TrainingError(f"--set '{setting}': expected KEY=VALUE with KEY one of "
+            raise TrainingError(f"--set {setting!r}: expected KEY=VALUE with KEY one of "
                                 f"{', '.join(fields)}")
         values[name] = _convert(name, fields[name], text.strip())
     return values
@@ -121,5 +121,5 @@ def _convert(name: str, kind: str, text: str) -> Any:
                 raise ValueError(text)
             return number
     except ValueError:
-        raise TrainingError(f"--set {name}={text}: expected {kind}") from None
+        raise TrainingError(f"--set {f'{name}={text}'!r}: expected {kind}") from None
     return text

@@ -31,6 +31,7 @@ from mnsearch.train.checkpoint import load_metadata, load_state, save_state
 from mnsearch.train.config import TrainConfig, TrainingError
 from mnsearch.train.data import PreparedData, PreparedDataCache, prepare_data
 from mnsearch.train.evaluation import accuracy, recalibrate_batch_norm
+from mnsearch.train.phases import PHASES, PhaseClock
 from mnsearch.train.preprocess import augment
 from mnsearch.train.weights import copy_weights, load_weights, update_ema
 
@@ -56,29 +57,6 @@ class TrainResult:
 
 
 EpochCallback = Callable[[int, TrainResult], bool]
-PHASES = ("setup", "compile", "train", "evaluate", "checkpoint", "callback")
-
-
-class PhaseClock:
-    """Seconds per phase of a run: each `lap` charges the time since the last one to a phase."""
-
-    def __init__(self) -> None:
-        self.seconds = dict.fromkeys(PHASES, 0.0)
-        self.last = time.perf_counter()
-
-    def lap(self, phase: str, minus: float = 0.0) -> None:
-        now = time.perf_counter()
-        self.seconds[phase] += max(now - self.last - minus, 0.0)
-        self.last = now
-
-    def add(self, phase: str, seconds: float) -> None:
-        self.seconds[phase] += seconds
-
-    def merged(self, earlier: dict[str, float]) -> dict[str, float]:
-        """These phases added to those of an earlier (resumed) part of the run."""
-        return {phase: earlier.get(phase, 0.0) + self.seconds[phase] for phase in PHASES}
-
-
 def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> optax.GradientTransformation:
     """Optax optimizer with warmup + schedule; weight decay on kernels only (ndim > 1)."""
     total = config.epochs * steps_per_epoch
