@@ -47,6 +47,10 @@ class TrainConfig:
     # initial values and evaluation collapses to chance (measured: V2 on Fashion-MNIST, 10%
     # validation accuracy after 5 epochs). Training uses this momentum; None keeps the spec's.
     bn_momentum: float | None = 0.99
+    # Before each evaluation, replace BN running statistics by exact batch statistics of the
+    # current weights (see train.evaluation.recalibrate_batch_norm). Short runs need it at
+    # momentum 0.99; at 0.9 the running statistics follow the weights by themselves.
+    precise_bn: bool = True
     # Evaluate (and checkpoint as `model`) an exponential moving average of the weights.
     ema_decay: float | None = None
     # Activations and conv/matmul inputs in this dtype; parameters and the loss stay float32.

@@ -164,7 +164,8 @@ def train_and_evaluate(spec: ArchSpec, dataset: Any, config: TrainConfig,
             result.status, result.error = "failed", f"loss became {loss} in epoch {epoch + 1}"
             break
         result.train_loss.append(loss)
-        recalibrate_batch_norm(evaluated, data.train_images)
+        if config.precise_bn:
+            recalibrate_batch_norm(evaluated, data.train_images)
         result.val_accuracy.append(accuracy(evaluated, data.val_images, data.val_labels))
         result.epochs_done = epoch + 1
         clock.lap("evaluate")
