@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from mnsearch.plots.study import accuracy_vs_madds
+from mnsearch.results import COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
 TRIALS = ROOT / "experiments/results/paper_v1_grid-full-budget/trials.csv"
@@ -24,6 +25,9 @@ WIDTH, HEIGHT = 900, 520
 
 def main() -> None:
     frame = pd.read_csv(TRIALS)
+    for column in COLUMNS:  # the committed CSV predates some of trials_frame's columns
+        if column not in frame:
+            frame[column] = None
     figure = accuracy_vs_madds(
         frame, title="MobileNet V1, α × ρ grid on Fashion-MNIST (3 epochs, 4,000 images)")
     figure.update_layout(width=WIDTH, height=HEIGHT, margin={"l": 70, "r": 20, "t": 60, "b": 60},
