@@ -12,12 +12,13 @@ and variance, as `keras.Model.count_params()` does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
-
-import pandas as pd
+from typing import TYPE_CHECKING, NamedTuple
 
 from mnsearch.spec.arch import ArchSpec
 from mnsearch.spec.plan import PlannedBlock, layer_plan
+
+if TYPE_CHECKING:  # pandas loads in layer_table: 0.7 s of import that costing never needs
+    import pandas as pd
 
 BYTES_PER_VALUE = 4  # float32 activations and weights
 
@@ -86,6 +87,8 @@ def cost(spec: ArchSpec) -> Cost:
 
 def layer_table(spec: ArchSpec) -> pd.DataFrame:
     """Per-layer table: layer, op, kernel, stride, input/output shape, Mult-Adds, params."""
+    import pandas as pd
+
     table = pd.DataFrame([row._asdict() for row in layer_costs(spec)])
     table["params_keras"] = table["params"] + 2 * table["bn_channels"]
     for column in ("input_shape", "output_shape"):
