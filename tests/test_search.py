@@ -18,7 +18,7 @@ from mnsearch.cli.main import main
 from mnsearch.cli.sweep_display import sweep_and_write
 from mnsearch.cost import cost
 from mnsearch.data.load import load_dataset
-from mnsearch.search.storage import open_storage
+from mnsearch.search.storage import open_existing_storage, open_storage
 from mnsearch.search.worker import SweepOptions, Worker, enqueue_grid
 from mnsearch.spec.arch import spec_from_dict
 
@@ -171,7 +171,9 @@ def test_a_killed_worker_is_replaced_and_its_trial_retried(tmp_path, image_folde
 
 def test_three_local_processes_share_one_study_without_lock_errors(tmp_path, image_folder):
     space_path = _space(tmp_path, image_folder, alphas=(0.25, 0.5), rhos=(1.0, 0.75))
-    process = _sweep_process(tmp_path, space_path, "--jobs", "3")
+    from mnsearch.search.options import max_jobs
+    jobs = min(3, max_jobs()[0])  # --jobs above the cores or memory is refused
+    process = _sweep_process(tmp_path, space_path, "--jobs", str(jobs))
     output, errors = process.communicate(timeout=900)
     assert process.returncode == 0, errors
     assert "locked" not in errors.lower()
@@ -181,25 +183,68 @@ def test_three_local_processes_share_one_study_without_lock_errors(tmp_path, ima
     assert len(workers) >= 2  # the work really was shared
 
 
-@pytest.mark.skipif("MNSEARCH_TEST_POSTGRES" not in os.environ,
-                    reason="set MNSEARCH_TEST_POSTGRES=postgresql://… (.ci/run starts a server)")
-def test_two_workers_on_postgresql(tmp_path, image_folder):
-    url = os.environ["MNSEARCH_TEST_POSTGRES"]
+def _trainings(study):
+    """Trials that trained: `train_seconds` recorded, not answered from another's record."""
+    return [trial for trial in study.trials
+            if "train_seconds" in trial.user_attrs and "duplicate_of" not in trial.user_attrs]
+
+
+@pytest.mark.parametrize("backend", ["journal", "postgresql"])
+def test_two_sweeps_started_together_train_each_configuration_once(tmp_path, image_folder,
+                                                                   backend):
+    """Two `mnsearch sweep` commands at the same instant (two machines, say): the grid is
+    enqueued once between them and each configuration trained once."""
+    if backend == "postgresql" and "MNSEARCH_TEST_POSTGRES" not in os.environ:
+        pytest.skip("set MNSEARCH_TEST_POSTGRES=postgresql://… (.ci/run starts a server)")
+    url = os.environ["MNSEARCH_TEST_POSTGRES"] if backend == "postgresql" \
+        else str(tmp_path / "s.journal")
     study_name = f"toy-{os.getpid()}-{time.time_ns()}"
     space_path = _space(tmp_path, image_folder, alphas=(0.25, 0.5), rhos=(1.0, 0.75))
-    command = [sys.executable, "-m", "mnsearch", "sweep", str(space_path), "--study",
-               study_name, "--storage", url, "--artifacts", str(tmp_path / "artifacts"),
-               "--out", str(tmp_path / "out")]
-    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True) for _ in range(2)]
+    processes = [subprocess.Popen(
+        [sys.executable, "-m", "mnsearch", "sweep", str(space_path), "--study", study_name,
+         "--storage", url, "--artifacts", str(tmp_path / "artifacts"),
+         "--out", str(tmp_path / f"out{index}")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for index in range(2)]
+    password = url.split("@")[0].rsplit(":", 1)[-1] if backend == "postgresql" else None
     for process in processes:
         output, errors = process.communicate(timeout=900)
         assert process.returncode == 0, errors
-        password = url.split("@")[0].rsplit(":", 1)[-1]
-        assert password not in output + errors
-    study = optuna.load_study(study_name=study_name, storage=url)
-    keys = [t.user_attrs["config_key"] for t in study.get_trials(states=(TrialState.COMPLETE,))]
-    assert len(set(keys)) == 4
+        assert password is None or password not in output + errors
+    study = optuna.load_study(study_name=study_name, storage=open_existing_storage(url))
+    trainings = _trainings(study)
+    assert len(trainings) == 4, [(t.number, t.state, t.user_attrs.get("config_key"))
+                                 for t in study.trials]
+    assert len({trial.user_attrs["config_key"] for trial in trainings}) == 4
+    assert len(study.trials) == 4  # enqueued once
+
+
+def test_a_torn_last_journal_line_is_set_aside_and_its_trial_retried(tmp_path, image_folder,
+                                                                     caplog):
+    """A crash while the last trial's result was written: half of its line is in the journal.
+    The rerun sets the half line aside, finds that trial stale and trains it once more."""
+    space_path = _space(tmp_path, image_folder)
+    sweep_and_write(space_path, _options(tmp_path), out=tmp_path / "out")
+    journal = tmp_path / "s.journal"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    last = json.loads(lines[-1])  # the last tell: set_trial_state_values(COMPLETE)
+    assert (last["op_code"], last["state"]) == (6, TrialState.COMPLETE.value), last
+    journal.write_bytes(b"".join(lines[:-1]) + lines[-1][:len(lines[-1]) // 2])
+    before = optuna.load_study(study_name="toy", storage=open_existing_storage(str(journal)))
+    [victim] = before.get_trials(states=(TrialState.RUNNING,))  # its result was lost
+    with caplog.at_level("WARNING", logger="mnsearch.search.journal"):
+        again = sweep_and_write(space_path, _options(tmp_path), out=tmp_path / "out")
+    assert again.complete == 4 and "last line was torn" in caplog.text
+    [aside] = tmp_path.glob("s.journal.torn-*")
+    assert aside.read_bytes() == lines[-1][:len(lines[-1]) // 2]
+    assert all(json.loads(line) for line in journal.read_bytes().splitlines())
+    study = _study(tmp_path)
+    assert study.trials[victim.number].state == TrialState.FAIL
+    [retry] = [t for t in study.trials if t.user_attrs.get("retry_of") == victim.number]
+    assert retry.state == TrialState.COMPLETE
+    complete = [trial.user_attrs["config_key"] for trial in study.get_trials(
+        states=(TrialState.COMPLETE,)) if "duplicate_of" not in trial.user_attrs]
+    assert len(complete) == 4 and len(set(complete)) == 4  # each configuration once
+    assert len(_trainings(study)) == 5  # the four, and the lost one once more
 
 
 @pytest.mark.parametrize("body, message", [
@@ -273,6 +318,47 @@ def test_early_stopping_stops_a_dominated_trial_at_its_rung(tmp_path, image_fold
     assert trials[1.0].user_attrs["epochs_done"] == 4
 
 
+def test_rerunning_a_sweep_with_stopped_trials_trains_nothing(tmp_path, image_folder,
+                                                             monkeypatch):
+    """A stopped configuration is answered from the record, like a completed one."""
+    from mnsearch.search import worker as search
+    from mnsearch.search.space import load_space
+    from mnsearch.train.loop import TrainResult
+
+    calls = []
+
+    def scripted(spec, dataset, config, out_dir=None, resume=False, callback=None, **_):
+        calls.append(spec.alpha)
+        curve = {0.25: [0.6, 0.7], 0.5: [0.4, 0.9]}[spec.alpha]
+        result = TrainResult()
+        for epoch, accuracy in enumerate(curve[:config.epochs]):
+            result.val_accuracy.append(accuracy)
+            result.epochs_done = epoch + 1
+            if callback(epoch, result):
+                result.status = "stopped"
+                return result
+        result.status, result.test_accuracy = "completed", result.val_accuracy[-1]
+        return result
+
+    monkeypatch.setattr(search, "train_and_evaluate", scripted)
+    space = load_space(_space(tmp_path, image_folder, alphas=(0.25, 0.5), rhos=(1.0,)))
+    options = _options(tmp_path, epochs=2, min_dominating=1)
+    first = Worker(space, options, load_dataset(space.dataset))
+    enqueue_grid(first.study, space, madds_of=lambda params: params["alpha"])
+    first.run()
+    states = sorted(trial.state.name for trial in first.study.trials)
+    assert calls == [0.25, 0.5] and states == ["COMPLETE", "PRUNED"]
+    again = Worker(space, options, load_dataset(space.dataset))  # the rerun of the command
+    enqueue_grid(again.study, space, madds_of=lambda params: params["alpha"])
+    again.run()
+    for params in space.grid():  # a sampler re-proposing both configurations
+        again.study.enqueue_trial(params)
+    again.run()
+    assert again.trainings == 0 and calls == [0.25, 0.5]
+    answered = [trial for trial in again.study.trials if "duplicate_of" in trial.user_attrs]
+    assert sorted(trial.state.name for trial in answered) == ["COMPLETE", "PRUNED"]
+
+
 def test_live_hypervolume_counts_the_cost_of_stopped_trials(tmp_path, image_folder):
     """The live display and the report agree: a dearest trial stopped early sets the reference."""
     from optuna.trial import create_trial
@@ -293,3 +379,80 @@ def test_live_hypervolume_counts_the_cost_of_stopped_trials(tmp_path, image_fold
     assert (progress.complete, progress.pruned, progress.pareto_size) == (2, 2, 2)
     # losses (0.1, .25), (0.3, .125) against reference 200: 0.9 * .75 + 0.7 * .125 = 0.7625.
     assert progress.hypervolume == pytest.approx(0.7625)
+
+
+# --- space parsing: typed, finite values; ranges counted before they are expanded -----------
+
+@pytest.mark.parametrize("body, message", [
+    ("constraints: {max_madds: .nan}", "'constraints.max_madds': nan must be a number > 0"),
+    ("constraints: {max_params: -5}", "'constraints.max_params': -5 must be a number > 0"),
+    ("constraints: {max_madds: '1e6'}", "'1e6' must be a number > 0"),
+    ("dimensions: {alpha: [.nan]}", "'dimensions.alpha': nan must be a number > 0 and finite"),
+    ("dimensions: {alpha: [.inf]}", "inf must be a number > 0 and finite"),
+    ("dimensions: {alpha: [true]}", "True must be a number > 0"),
+    ("dimensions: {rho: [abc]}", "'dimensions.rho': 'abc' must be a number > 0"),
+    ("dimensions: {resolution: [32.5]}", "32.5 must be an integer from 1 to 8192 (pixels)"),
+    ("dimensions: {resolution: [true]}", "True must be an integer from 1 to 8192"),
+    ("dimensions: {stages: {kernel: [true]}}", "True must be an odd integer from 1 to 63"),
+    ("dimensions: {stages: {se: [.inf]}}", "inf must be a ratio in [0, 1]"),
+    ("dimensions: {stages: {expansion: [.nan]}}", "nan must be a number > 0 and <= 64"),
+    ("dimensions: {stages: {repeats: [1000000000]}}", "must be an integer from 1 to 32"),
+    ("dimensions: {stages: {'1': {kernel: [3]}, 1: {se: [0]}}}", "stage 1 is given twice"),
+    ("dimensions: {alpha: {low: 0.25, high: 1000000, step: 0.000001}}",
+     "'dimensions.alpha': the range from 0.25 to 1e+06 in steps of 1e-06 has more than 10,000"),
+    ("dimensions: {alpha: {low: 0, high: 1e308, step: 1e-308}}", "more than 10,000 values"),
+    ("dimensions: {alpha: {low: .nan, high: 1, step: 0.1}}", "a range needs finite numbers"),
+    ("dimensions: {alpha: {low: 1, high: 2, step: true}}", "a range needs finite numbers"),
+    ("recipe: {epochs: abc}", "'recipe.epochs': expected an integer, got 'abc'"),
+    ("recipe: {lr: .nan}", "'recipe.lr': expected a finite number, got nan"),
+    ("recipe: {epochs: 2.5}", "'recipe.epochs': expected an integer, got 2.5"),
+    ("recipe: {augment: 1}", "'recipe.augment': expected true or false, got 1"),
+    ("recipe: {subset: [1]}", "'recipe.subset': expected a finite number or null"),
+    ("recipe: {seed: -1}", "'recipe.seed': must be from 0 to 4294967295"),
+    ("recipe: {optimizer: adam}", "key 'recipe': unknown optimizer 'adam'"),
+    ("recipe: {weight_decay: -0.1}", "'recipe.weight_decay': must be >= 0"),
+    ("objectives: 5", "unknown objective 5"),
+    ("objectives: [accuracy, accuracy]", "an objective is named twice"),
+    ("base: [v1]", "key 'base': unknown preset ['v1']"),
+    ("sampler: [grid]", "unknown sampler ['grid']"),
+    ("dataset: {a: 1}", "key 'dataset': expected text"),
+    ("1: x", "unknown key '1'"),
+])
+def test_space_values_are_typed_finite_and_bounded(tmp_path, body, message):
+    from mnsearch.search.space import SpaceError, load_space
+    path = tmp_path / "s.yaml"
+    path.write_text(f"base: v1\n{body}\n")
+    with pytest.raises(SpaceError) as error:
+        load_space(path)
+    assert message in str(error.value), str(error.value)
+    assert str(error.value).startswith(str(path)) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\x00\xff\xfe\x89", "not a text file"),
+    (b"[" * 100_000, "nested too deeply"),
+    (b"dimensions: " + b"{a: " * 50_000, "nested too deeply"),
+    (b"a: [1\nb", "not valid YAML"),
+])
+def test_binary_and_deeply_nested_space_files_are_one_line(tmp_path, content, message):
+    from mnsearch.search.space import SpaceError, load_space
+    path = tmp_path / "s.yaml"
+    path.write_bytes(content)
+    with pytest.raises(SpaceError) as error:
+        load_space(path)
+    assert str(error.value).startswith(f"{path}: ") and message in str(error.value)
+
+
+def test_ranges_keep_their_end_and_never_overshoot(tmp_path):
+    from mnsearch.search.space import load_space
+    path = tmp_path / "s.yaml"
+    path.write_text("dimensions:\n  alpha: {low: 0.1, high: 0.3, step: 0.1}\n"
+                    "  rho: {low: 0.2, high: 1, step: 0.6}\n"
+                    "  stages: {2: {kernel: [3, 5]}, '03': {se: [0]}}\n"
+                    "constraints: {max_madds: 1e7}\nrecipe: {subset: 2000, lr: 1}\n")
+    space = load_space(path)
+    assert space.choices["alpha"] == [0.1, 0.2, 0.3]
+    assert space.choices["rho"] == [0.2, 0.8]  # 1.4 would overshoot `high`
+    assert set(space.choices) == {"alpha", "rho", "stage2_kernel", "stage3_se"}
+    assert space.constraints == {"max_madds": 1e7}  # YAML 1.1 would read '1e7' as text
+    assert space.recipe == {"subset": 2000, "lr": 1}

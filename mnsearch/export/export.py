@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from mnsearch.atomic import staging_folder
 from mnsearch.errors import MnsearchError
 from mnsearch.search.record import TrialRecord
-from mnsearch.search.storage import mask_password, open_storage
+from mnsearch.search.storage import mask_password, open_existing_storage
 from mnsearch.spec.arch import ArchSpec, spec_from_dict
 from mnsearch.spec.blocks import SpecError
 
@@ -102,7 +102,7 @@ def _require_onnx_tools() -> None:
 def _load_study(request: ExportRequest) -> optuna.Study:
     from mnsearch.results.frames import load_study
 
-    return load_study(open_storage(request.storage), request.study_name)
+    return load_study(open_existing_storage(request.storage), request.study_name)
 
 
 def _exportable(study: optuna.Study, number: int) -> FrozenTrial:

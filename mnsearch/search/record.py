@@ -65,6 +65,7 @@ class TrialRecord:
     curve: list[float] | None = None
     train_seconds: float | None = None
     phase_seconds: dict[str, float] | None = None  # see mnsearch.train.phases
+    images_per_second: float | None = None  # steady-state training throughput
     epochs_done: int | None = None
     val_accuracy: float | None = None
     test_accuracy: float | None = None

@@ -2,8 +2,10 @@
 
 Each trial samples a point of the space, builds and costs the spec before any training
 (constraint violations are rejected untrained), answers a configuration already trained with
-the same recipe from the record (a sampler may re-propose it; it is never trained twice), and
-otherwise trains at the space's fidelity. Objectives use validation accuracy; the test accuracy
+the same recipe from the record (a sampler may re-propose it, a grid be enqueued twice; it is
+never trained twice), waits for one that another worker is training (`search.claims`: the
+check and the claim are one step under the study's lock, on any machine), and otherwise
+trains at the space's fidelity. Objectives use validation accuracy; the test accuracy
 is recorded for reporting only.
 
 Early stopping in a Pareto search is the rung rule of `search.early_stopping` (Optuna refuses
@@ -28,7 +30,9 @@ from optuna.trial import TrialState
 
 from mnsearch.cost import cost
 from mnsearch.pareto import pareto_mask
+from mnsearch.search.claims import owner_or_claim, study_lock
 from mnsearch.search.early_stopping import MIN_DOMINATING, should_stop
+from mnsearch.search.options import check_sweep_options
 from mnsearch.search.record import (
     COST_OBJECTIVES,
     OBJECTIVES,
@@ -41,6 +45,7 @@ from mnsearch.search.storage import beat, open_storage, recover_stale_trials, wo
 from mnsearch.spec.arch import ArchSpec, spec_to_dict
 from mnsearch.spec.blocks import SpecError, format_block
 from mnsearch.train.config import TrainConfig
+from mnsearch.train.data import PreparedDataCache
 from mnsearch.train.loop import release_compiled_programs, train_and_evaluate
 
 
@@ -61,6 +66,9 @@ class SweepOptions:
     min_dominating: int = MIN_DOMINATING
     artifacts: str = "mnsearch-artifacts"
 
+    def __post_init__(self) -> None:
+        check_sweep_options(self)  # a bad value fails here, not in a worker hours later
+
 
 def recipe(space: SearchSpace, options: SweepOptions) -> TrainConfig:
     """The training config of every trial: the space's recipe, with --epochs/--subset applied."""
@@ -72,7 +80,7 @@ def recipe(space: SearchSpace, options: SweepOptions) -> TrainConfig:
     if "lr" in values:
         values["learning_rate"] = values.pop("lr")
     subset = values.get("subset")
-    if subset is not None and subset >= 1:
+    if subset is not None and subset > 1:  # 1.0 is the whole split, 2000.0 a count
         values["subset"] = int(subset)
     return TrainConfig(**values)
 
@@ -115,21 +123,26 @@ def open_study(space: SearchSpace, options: SweepOptions) -> optuna.Study:
 
 def enqueue_grid(study: optuna.Study, space: SearchSpace,
                  madds_of: Callable[[dict[str, Any]], float] | None = None) -> int:
-    """Enqueue every grid point not already complete, running or waiting; returns how many.
+    """Enqueue every grid point not already finished, running or waiting; returns how many.
 
-    With `madds_of`, the cheapest points go first: they finish soonest and give the early-
-    stopping rule the cheaper, better trials it needs to stop expensive ones.
+    Under the study's lock, so sweeps started together enqueue the grid once between them. A
+    point that failed is enqueued again (a retry); one rejected or stopped early is not (the
+    same recipe would reject or stop it again). With `madds_of`, the cheapest points go first:
+    they finish soonest and give the early-stopping rule the cheaper, better trials it needs
+    to stop expensive ones.
     """
-    # A waiting trial has no params yet: its enqueued values are in system_attrs.
-    seen = {json.dumps(trial.params or trial.system_attrs.get("fixed_params", {}),
-                       sort_keys=True) for trial in study.get_trials(
-        deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING))}
-    added = 0
     grid = sorted(space.grid(), key=madds_of) if madds_of else space.grid()
-    for params in grid:
-        if json.dumps(params, sort_keys=True) not in seen:
-            study.enqueue_trial(params)
-            added += 1
+    added = 0
+    with study_lock(study):
+        # A waiting trial has no params yet: its enqueued values are in system_attrs.
+        seen = {json.dumps(trial.params or trial.system_attrs.get("fixed_params", {}),
+                           sort_keys=True) for trial in study.get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING,
+                                    TrialState.WAITING))}
+        for params in grid:
+            if json.dumps(params, sort_keys=True) not in seen:
+                study.enqueue_trial(params)
+                added += 1
     return added
 
 
@@ -142,6 +155,7 @@ class Worker:
         self.study = open_study(space, options)
         self.grid_mode = (options.sampler or space.sampler) == "grid"
         self.trainings = 0
+        self.data_cache = PreparedDataCache()  # trials at one resolution share their arrays
         check_satisfiable(space, dataset.in_channels, dataset.num_classes,
                           dataset.image_size[0])
 
@@ -182,27 +196,24 @@ class Worker:
             self.study.tell(trial, state=TrialState.PRUNED)
             return
         totals, key = cost(spec), config_key(spec, self.config, self.dataset.name)
+        # No config_key yet: on a running trial it is the claim (`search.claims`).
         record(trial, spec=spec_to_dict(spec),
                blocks=" ".join(format_block(block) for block in spec.blocks),
                madds=totals.madds, params=totals.params, params_keras=totals.params_keras,
-               alpha=spec.alpha, resolution=spec.resolution, config_key=key,
-               worker=worker_identity(), recipe=asdict(self.config))
+               alpha=spec.alpha, resolution=spec.resolution, worker=worker_identity(),
+               recipe=asdict(self.config))
         beat(trial)
         latency = self._latency(spec)
         if latency is not None:
             record(trial, latency_ms=latency)
         broken = violated_constraints(self.space, spec, latency)
         if broken:
-            record(trial, rejected="; ".join(broken))
+            record(trial, rejected="; ".join(broken), config_key=key)  # rejected first
             self.study.tell(trial, state=TrialState.PRUNED)
             return
-        earlier = self._record(key, trial.number)
+        earlier = self._record(key, trial)
         if earlier is not None:
-            answer = TrialRecord.of(earlier)
-            record(trial, val_accuracy=answer.val_accuracy, test_accuracy=answer.test_accuracy,
-                   train_seconds=answer.train_seconds, curve=answer.curve,
-                   duplicate_of=earlier.number)
-            self.study.tell(trial, earlier.values)
+            self._answer(trial, key, earlier)
             return
         self._train(trial, spec, totals, latency)
 
@@ -220,11 +231,23 @@ class Worker:
 
         return measure_latency(spec, batch_size=1, runtime="xla", repeats=20).latency_ms
 
-    def _record(self, key: str, number: int) -> optuna.trial.FrozenTrial | None:
-        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if TrialRecord.of(trial).config_key == key and trial.number != number:
-                return trial
-        return None
+    def _record(self, key: str, trial: optuna.Trial) -> optuna.trial.FrozenTrial | None:
+        """The finished trial of the same configuration, waited for if it is running
+        elsewhere; None once `trial` has claimed the configuration (it is to train it)."""
+        return owner_or_claim(self.study, trial, key)
+
+    def _answer(self, trial: optuna.Trial, key: str, earlier: optuna.trial.FrozenTrial) -> None:
+        """Finish `trial` as `earlier` finished: the same spec, recipe and data give the same
+        result. `duplicate_of` is written before `config_key`, so no one takes it for a claim;
+        rungs are not copied (the early-stopping rule would count the same curve twice)."""
+        answer = TrialRecord.of(earlier)
+        record(trial, duplicate_of=earlier.number, config_key=key,
+               val_accuracy=answer.val_accuracy, test_accuracy=answer.test_accuracy,
+               train_seconds=answer.train_seconds, curve=answer.curve)
+        if earlier.state == TrialState.COMPLETE:
+            self.study.tell(trial, earlier.values)
+        else:  # stopped early: so is its duplicate
+            self.study.tell(trial, state=TrialState.PRUNED)
 
     def _train(self, trial: optuna.Trial, spec: ArchSpec, totals: Any,
                latency: float | None) -> None:
@@ -236,14 +259,16 @@ class Worker:
             beat(trial)
             accuracy = result.val_accuracy[-1]
             record_rung(trial, epoch + 1, accuracy)
+            record(trial, epochs_done=epoch + 1,  # for the live display
+                   images_per_second=round(result.images_per_second, 1))
             return self.options.early_stopping and self._should_stop(trial, epoch + 1, accuracy,
                                                                     costs)
 
         record(trial, checkpoint=str((folder / "checkpoint.npz").resolve()))
         result = train_and_evaluate(spec, self.dataset, self.config, folder, resume=False,
-                                    callback=on_epoch)
+                                    callback=on_epoch, data_cache=self.data_cache)
         record(trial, curve=result.val_accuracy, train_seconds=result.train_seconds,
-               epochs_done=result.epochs_done)
+               epochs_done=result.epochs_done, phase_seconds=result.phase_seconds)
         if result.status == "failed":
             record(trial, error=result.error)
             self.study.tell(trial, state=TrialState.FAIL)

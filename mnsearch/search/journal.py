@@ -1,0 +1,156 @@
+"""The journal file, safe against a torn last line.
+
+Optuna's `JournalFileBackend` appends one JSON line per operation. A crash in the middle of an
+append (power loss, a full disk, a killed machine) leaves a partial last line. Optuna's reader
+skips an unterminated last line, so readers are not hurt; but the next append lands right after
+the partial bytes, fusing them with a good record into one corrupt line in the middle of the
+file, and from then on every read of the journal fails.
+
+`SafeJournalFileBackend` sets such a tail aside before it can be fused: when a journal is opened
+for writing, and before every append, under Optuna's own journal lock (so a tail is never
+mistaken for another writer's append in progress). The torn bytes go to `<journal>.torn-<time>`
+first (written and synced), and only then is the journal truncated to its last complete line:
+a second crash between the two steps loses nothing, it only repeats the repair. The operation
+whose line was torn is lost; a trial it would have finished stays RUNNING, is found stale
+(its worker is gone) and is retried like any interrupted trial.
+
+Readers keep Optuna's plain backend: it already reads every complete line and ignores the torn
+tail, and a reader (report, dashboard, export) never needs write access to the folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
+
+from mnsearch.atomic import write_atomically
+
+LOGGER = logging.getLogger(__name__)
+_CHUNK = 1 << 16
+
+
+class SafeJournalFileBackend(JournalFileBackend):
+    """Optuna's journal file backend that never appends after a torn last line."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.lock = JournalFileSymlinkLock(path)  # Optuna's default, kept for our own use
+        super().__init__(path, self.lock)
+        if _tail_is_suspect(path):
+            with self._locked():
+                set_aside_torn_tail(path, check_json=True)
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        """Optuna's append (same lock, same format, synced), after setting aside a torn tail."""
+        text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
+        with self._locked():
+            set_aside_torn_tail(self.path, check_json=False)
+            with open(self.path, "ab") as stream:
+                stream.write(text.encode("utf-8"))
+                stream.flush()
+                os.fsync(stream.fileno())
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the journal's lock: the one Optuna's own appends take."""
+        self.lock.acquire()
+        try:
+            yield
+        finally:
+            self.lock.release()
+
+
+def set_aside_torn_tail(path: str | Path, check_json: bool = True) -> Path | None:
+    """Make the journal end with a complete line; returns where torn bytes were put, if any.
+
+    A last line without its newline is torn, unless it is a whole JSON record (only the newline
+    was lost): that one is completed. With `check_json`, a terminated last line that is not
+    JSON (left by an older version that appended after a torn line) is set aside too; appends
+    skip that read and only look at the last byte. The caller holds the journal's lock.
+    """
+    with open(path, "r+b") as stream:
+        size = stream.seek(0, os.SEEK_END)
+        if size == 0:
+            return None
+        stream.seek(size - 1)
+        terminated = stream.read(1) == b"\n"
+        if terminated and not check_json:
+            return None
+        start = _line_start(stream, size - 1 if terminated else size)
+        stream.seek(start)
+        tail = stream.read()
+        if _is_record(tail):
+            if not terminated:
+                _sync_append(stream, b"\n")
+            return None
+        aside = _aside_path(Path(path))
+        write_atomically(aside, tail)  # synced before a single complete line is cut
+        stream.truncate(start)
+        stream.flush()
+        os.fsync(stream.fileno())
+    LOGGER.warning("%s: its last line was torn (%d bytes, a write cut short by a crash) and is "
+                   "set aside in %s; the journal now ends at its last complete line (a trial "
+                   "that write would have finished is retried once found stale)",
+                   path, len(tail), aside)
+    return aside
+
+
+def _tail_is_suspect(path: str) -> bool:
+    """Whether the last line is unterminated or not JSON (read without the lock: a hint only)."""
+    with open(path, "rb") as stream:
+        size = stream.seek(0, os.SEEK_END)
+        if size == 0:
+            return False
+        stream.seek(size - 1)
+        if stream.read(1) != b"\n":
+            return True
+        stream.seek(_line_start(stream, size - 1))
+        return not _is_record(stream.read())
+
+
+def _line_start(stream: BinaryIO, end: int) -> int:
+    """Offset of the first byte after the last newline before `end` (0 when there is none)."""
+    position = end
+    while position > 0:
+        step = min(_CHUNK, position)
+        stream.seek(position - step)
+        chunk = stream.read(step)
+        newline = chunk.rfind(b"\n")
+        if newline >= 0:
+            return position - step + newline + 1
+        position -= step
+    return 0
+
+
+def _is_record(line: bytes) -> bool:
+    """A whole journal record: one JSON object (a proper prefix of one never parses)."""
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
+        return False
+
+
+def _sync_append(stream: BinaryIO, data: bytes) -> None:
+    stream.seek(0, os.SEEK_END)
+    stream.write(data)
+    stream.flush()
+    os.fsync(stream.fileno())
+
+
+def _aside_path(path: Path) -> Path:
+    """`<journal>.torn-<UTC time>`, numbered if that name is taken (two repairs in a second)."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    candidate = path.with_name(f"{path.name}.torn-{stamp}")
+    number = 1
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.name}.torn-{stamp}-{number}")
+    return candidate
