@@ -3,8 +3,12 @@
 import json
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from mnsearch.cli.main import main
 from mnsearch.nn import native
@@ -103,3 +107,180 @@ def test_bad_kernel_choice_is_one_line_and_exit_2(monkeypatch, tmp_path, capsys,
     error = capsys.readouterr().err.strip()
     assert error.startswith("mnsearch bench: error: ") and message in error
     assert "\n" not in error
+
+
+# Hostile inputs: what a command will use is checked before any work, as one line and exit 2.
+
+def _refused(capsys, *argv):
+    """Exit status 2 and one line on stderr, whether argparse or a library check refused."""
+    try:
+        status = main(list(argv))
+    except SystemExit as exit_info:
+        status = exit_info.code
+    error = capsys.readouterr().err
+    assert status == 2, error
+    assert error.count("\n") == 1 and "Traceback" not in error, error
+    return error
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """A folder nobody here can write in: mode 0555, or /sys for root (root ignores modes)."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    if _writable(folder):
+        folder.chmod(0o755)
+        folder = Path("/sys")
+        if not folder.is_dir() or _writable(folder):
+            pytest.skip("no folder this user cannot write in")
+    yield folder
+    if folder.is_relative_to(tmp_path):
+        folder.chmod(0o755)
+
+
+@pytest.fixture(scope="module")
+def toy_space(tmp_path_factory):
+    """A grid space over four classes of 12x12 images, 30 each (86 left for training)."""
+    root = tmp_path_factory.mktemp("toy")
+    for label in range(4):
+        (root / f"class{label}").mkdir()
+        for index in range(30):
+            pixels = np.full((12, 12), 40 * label + index, dtype=np.uint8)
+            Image.fromarray(pixels).save(root / f"class{label}" / f"{index}.png")
+    space = root / "space.yaml"
+    space.write_text(f"name: toy\nbase: v1\ndataset: folder:{root}\n"
+                     "recipe: {epochs: 1, batch_size: 16}\n"
+                     "dimensions: {alpha: [0.25], rho: [1.0], stride_schedule: [stem1]}\n"
+                     "objectives: [accuracy, madds]\nsampler: grid\n")
+    return space
+
+
+def _sweep_refused(capsys, tmp_path, space, *flags):
+    """A refused sweep: one line, exit 2, and nothing made (no study, artifacts or results)."""
+    defaults = {"--storage": str(tmp_path / "s.journal"), "--out": str(tmp_path / "out"),
+                "--artifacts": str(tmp_path / "artifacts")}
+    given = set(flags[::2])
+    extra = [item for flag, value in defaults.items() if flag not in given
+             for item in (flag, value)]
+    error = _refused(capsys, "sweep", str(space), *flags, *extra)
+    assert error.startswith("mnsearch sweep: error: ")
+    for name in ("s.journal", "out", "artifacts"):
+        assert not (tmp_path / name).exists(), name
+    return error
+
+
+@pytest.mark.parametrize("flags, message", [
+    (("--subset", "-5"), "--subset must be a count of images (a whole number >= 1) or a "
+                         "fraction in (0, 1], got -5"),
+    (("--subset", "1.5"), "--subset must be a count of images"),
+    (("--subset", "100000"), "--subset: subset size 100000 gives 100000 images: allowed: a "
+                             "count from 4 (the number of classes) to 86"),
+    (("--timeout", "-5"), "--timeout must be a number of seconds > 0, got -5.0"),
+    (("--timeout", "nan"), "--timeout must be a number of seconds > 0, got nan"),
+    (("--seed", "-1"), "--seed must be a whole number from 0 to 4294967295, got -1"),
+    (("--study", "../../x"), "--study '../../x' is not a single safe file name (it names the "
+                             "folders runs/STUDY and ARTIFACTS/STUDY): use letters, digits"),
+    (("--study", "a/b"), "is not a single safe file name"),
+    (("--study", ".hidden"), "not starting with '.' or '-'"),
+    (("--study", "x" * 101), "--study: the study name is 101 bytes long, more than the 100 "
+                             "allowed"),
+    (("--jobs", "0"), "argument --jobs: must be >= 1, got 0"),
+    (("--jobs", "64000"), "--jobs 64000 is more than this machine holds: "),
+])
+def test_bad_sweep_values_are_refused_before_any_work(tmp_path, capsys, toy_space, flags,
+                                                      message):
+    assert message in _sweep_refused(capsys, tmp_path, toy_space, *flags)
+
+
+def test_jobs_are_capped_by_cores_and_by_memory(tmp_path, capsys, toy_space, monkeypatch):
+    from mnsearch.search import options
+    cores = options.available_cpus()
+    error = _sweep_refused(capsys, tmp_path, toy_space, "--jobs", str(cores + 1))
+    assert f"this machine has {cores} CPU core(s), so at most --jobs {cores}" in error
+    monkeypatch.setattr(options, "available_cpus", lambda: 16)
+    monkeypatch.setattr(options, "available_memory", lambda: 5 * 2**30)
+    error = _sweep_refused(capsys, tmp_path, toy_space, "--jobs", "3")
+    assert "5.0 GiB of memory is available and a worker needs about 2.0 GiB, so at most " \
+           "--jobs 2" in error
+    monkeypatch.setattr(options, "available_memory", lambda: 2**30)
+    assert options.max_jobs()[0] == 1  # one worker is always allowed
+
+
+def test_sweep_folders_must_be_writable(tmp_path, capsys, toy_space, read_only):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    cases = [
+        (("--artifacts", str(read_only / "a")), f"--artifacts '{read_only / 'a'}': cannot write "
+                                                f"in '{read_only}' ("),
+        (("--artifacts", str(a_file)), f"--artifacts '{a_file}' is a file: give a folder"),
+        (("--out", str(read_only)), f"--out '{read_only}': cannot write in '{read_only}' ("),
+        (("--out", str(a_file)), f"--out '{a_file}' is a file: give a folder"),
+        (("--out", str(a_file / "x")), f"--out '{a_file / 'x'}' is inside '{a_file}', a file"),
+        (("--storage", str(read_only / "s.journal")), "is not writable"),  # search.storage's
+        (("--storage", str(tmp_path)), "is a folder, not a journal file"),
+    ]
+    for flags, message in cases:
+        error = _sweep_refused(capsys, tmp_path, toy_space, *flags)
+        assert message in error, error
+    assert {path.name for path in tmp_path.iterdir()} == {"a-file", "read-only"}
+
+
+def test_writability_is_tried_and_leaves_nothing_behind(tmp_path):
+    from mnsearch.search.options import check_writable_folder
+    assert check_writable_folder(tmp_path / "new" / "deeper", "--out") == \
+        tmp_path / "new" / "deeper"
+    assert list(tmp_path.iterdir()) == []  # no probe file, no folder made
+
+
+def test_report_refuses_to_overwrite_or_write_where_it_cannot(tmp_path, capsys, read_only):
+    from mnsearch.search.storage import open_storage
+    from mnsearch.testing.synthetic import synthetic_study
+    journal = str(tmp_path / "s.journal")
+    synthetic_study(open_storage(journal), "main", 5, seed=1)
+    report = ["report", "--study", "main", "--storage", journal, "--out"]
+    existing = tmp_path / "report.html"
+    existing.write_text("mine")
+    error = _refused(capsys, *report, str(existing))
+    assert f"--out '{existing}' exists: pass --force to overwrite it" in error
+    assert existing.read_text() == "mine"
+    assert f"--out '{tmp_path}' is a folder: give a file name" in _refused(
+        capsys, *report, str(tmp_path))
+    assert "cannot write in" in _refused(capsys, *report, str(read_only / "r.html"))
+    assert main([*report, str(existing), "--force"]) == 0
+    assert existing.read_text().startswith("<!DOCTYPE html>")
+
+
+def test_train_and_export_outputs_are_checked_first(tmp_path, capsys, read_only):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    # Checked before the dataset (missing here) or the study (absent) is even looked at.
+    train = ["train", "v1", "--dataset", f"folder:{tmp_path / 'none'}", "--out"]
+    assert f"--out '{a_file}' is a file: give a folder" in _refused(capsys, *train, str(a_file))
+    assert f"--out '{read_only}': cannot write in" in _refused(capsys, *train, str(read_only))
+    export = ["export", "--study", "toy", "--storage", str(tmp_path / "none.journal"),
+              "--trial", "0", "--out"]
+    assert f"--out '{read_only / 'x'}': cannot write in" in _refused(
+        capsys, *export, str(read_only / "x"))
+    assert "is inside" in _refused(capsys, *export, str(a_file / "x"))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["bench", "v1", "--steps", "0"], "mnsearch bench: error: argument --steps: must be >= 1, "
+                                      "got 0"),
+    (["bench", "v1", "--batch-size", "-2"], "argument --batch-size: must be >= 1, got -2"),
+    (["latency", "v1", "--repeats", "0"], "argument --repeats: must be >= 1, got 0"),
+    (["dashboard", "--port", "70000"], "mnsearch dashboard: error: argument --port: must be a "
+                                       "port from 1 to 65535, got 70000"),
+    (["dashboard", "--port", "0"], "must be a port from 1 to 65535, got 0"),
+])
+def test_out_of_range_numbers_are_one_line_usage_errors(capsys, argv, message):
+    assert message in _refused(capsys, *argv)

@@ -147,8 +147,10 @@ def test_kill_9_of_the_whole_sweep_then_rerun_completes_every_trial_once(tmp_pat
     space_path = _space(tmp_path, image_folder, alphas=(0.25, 0.5, 0.75), rhos=(1.0,))
     process = _sweep_process(tmp_path, space_path)
     victim = _running_trial(tmp_path)
+    worker = int(victim.user_attrs["worker"].rsplit(":", 1)[1])
+    os.kill(worker, signal.SIGSTOP)  # frozen, it cannot re-queue on its parent's death
     process.kill()  # the parent first, so no one replaces the worker
-    os.kill(int(victim.user_attrs["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
+    os.kill(worker, signal.SIGKILL)
     process.communicate(timeout=120)
     assert _study(tmp_path).trials[victim.number].state == TrialState.RUNNING  # left hanging
     rerun = _sweep_process(tmp_path, space_path)
@@ -398,6 +400,8 @@ def test_live_hypervolume_counts_the_cost_of_stopped_trials(tmp_path, image_fold
     ("dimensions: {stages: {expansion: [.nan]}}", "nan must be a number > 0 and <= 64"),
     ("dimensions: {stages: {repeats: [1000000000]}}", "must be an integer from 1 to 32"),
     ("dimensions: {stages: {'1': {kernel: [3]}, 1: {se: [0]}}}", "stage 1 is given twice"),
+    ("dimensions: {stages: {'5': {kernel: [3]}}}",
+     "'dimensions.stages.5': no such stage (stages 0-4 of v1 can be searched)"),
     ("dimensions: {alpha: {low: 0.25, high: 1000000, step: 0.000001}}",
      "'dimensions.alpha': the range from 0.25 to 1e+06 in steps of 1e-06 has more than 10,000"),
     ("dimensions: {alpha: {low: 0, high: 1e308, step: 1e-308}}", "more than 10,000 values"),

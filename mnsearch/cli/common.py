@@ -15,7 +15,7 @@ def number_list(kind: Callable[[str], float | int]) -> Callable[[str], list]:
             return [kind(item) for item in text.split(",") if item]
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"expected a comma-separated list of {kind.__name__}s, got '{text}'") from None
+                f"expected a comma-separated list of {kind.__name__}s, got {text!r}") from None
     return parse
 
 
@@ -32,3 +32,14 @@ def add_arch_arguments(parser: argparse.ArgumentParser, lists: bool = False) -> 
     parser.add_argument("--in-channels", type=int, help="input channels (1 for grayscale)")
     parser.add_argument("--schedule", dest="stride_schedule",
                         help="stride schedule: paper, stem1 or cifar")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (a count of steps, repeats, workers…)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value

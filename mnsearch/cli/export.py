@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.console import Console
 
-from mnsearch.cli.common import add_arch_arguments
+from mnsearch.cli.common import add_arch_arguments, positive_int
 
 
 def add_export_parser(commands: Any) -> None:
@@ -36,7 +36,9 @@ def add_export_parser(commands: Any) -> None:
 
 def export_command(args: argparse.Namespace) -> int:
     from mnsearch.export.export import ExportRequest, export, parse_formats
+    from mnsearch.search.options import check_writable_folder
 
+    check_writable_folder(args.out, "--out")  # before opening the study or any checkpoint
     request = ExportRequest(args.study, args.out, args.storage, args.trial, args.pareto,
                             parse_formats(args.formats), args.artifacts)
     console = Console()
@@ -53,10 +55,10 @@ def add_latency_parser(commands: Any) -> None:
         "latency", help="median inference latency of an architecture on this machine",
         description="Median of repeated forward passes after warm-up (compile excluded).")
     add_arch_arguments(parser)
-    parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--batch-size", type=positive_int, default=1)
     parser.add_argument("--runtime", default="xla", help="xla (default) or onnxruntime")
-    parser.add_argument("--repeats", type=int, default=50)
-    parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads")
+    parser.add_argument("--repeats", type=positive_int, default=50)
+    parser.add_argument("--threads", type=positive_int, help="ONNX Runtime intra-op threads")
     parser.add_argument("--json", action="store_true", help="print JSON (field latency_ms)")
     parser.set_defaults(handler=latency_command)
 

@@ -1,7 +1,10 @@
 """The `mnsearch` command: a thin argparse layer over the library.
 
-Every user error (bad preset, spec file, α, resolution…) ends as one line on stderr and exit
-status 2, never a traceback: library code raises `MnsearchError` with actionable text.
+Every user error (bad preset, spec file, α, resolution, flag value…) ends as one line on stderr
+and exit status 2, never a traceback: library code raises `MnsearchError` with actionable
+text, and argparse's own errors are printed as one line too (`OneLineParser`). A stop signal
+ends a command with 128 + its number (Ctrl-C 130, SIGTERM 143, SIGHUP 129), as a shell
+reports a process the signal killed.
 
 Command handlers import the library modules they run inside the handler, not at the top: the
 parser is built for every command, and importing JAX/Flax (1.1 s), the dashboard (0.8 s) and
@@ -11,8 +14,10 @@ Optuna for `mnsearch cost` or `--help` (0.6 s all told without them) would tripl
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from mnsearch.cli.allocator import restart_with_tcmalloc
 from mnsearch.cli.cost import add_cost_parser
@@ -25,9 +30,17 @@ from mnsearch.errors import MnsearchError
 EXIT_USAGE = 2
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with its errors as one line like every other error (argparse prints the
+    whole usage first; `--help` still shows it). Subcommand parsers inherit the class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="mnsearch", description="Explore the MobileNet design space.")
     commands = parser.add_subparsers(dest="command", required=True)
     add_cost_parser(commands)
@@ -51,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MnsearchError as error:
         print(f"mnsearch {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"mnsearch {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as error:  # a sweep's `Interrupted` carries the signal
+        signum = getattr(error, "signum", signal.SIGINT)
+        print(f"mnsearch {args.command}: interrupted by {signal.Signals(signum).name}",
+              file=sys.stderr)
+        return 128 + signum

@@ -7,7 +7,6 @@ working directory) and never import JAX.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from mnsearch.atomic import write_atomically
@@ -25,7 +24,8 @@ def add_dashboard_parser(commands: Any) -> None:
     parser.add_argument("--storage", help=STORAGE_HELP)
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to bind (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=8050)
+    parser.add_argument("--port", type=_port, default=8050, help="TCP port, 1 to 65535 "
+                        "(default %(default)s)")
     parser.add_argument("--study", action="append", default=[],
                         help="study to show first (repeat for several)")
     parser.add_argument("--verbose", action="store_true",
@@ -42,11 +42,23 @@ def add_report_parser(commands: Any) -> None:
                         help="study name; repeat to overlay and compare other studies")
     parser.add_argument("--storage", help=STORAGE_HELP)
     parser.add_argument("--out", default="report.html", help="output file (default "
-                        "report.html)")
+                        "report.html); an existing file is replaced only with --force")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing --out")
     parser.add_argument("--reference", action="append", default=[],
                         help="CSV of reference points (columns madds, accuracy, optional "
                         "label) to overlay; repeatable")
     parser.set_defaults(handler=report_command)
+
+
+def _port(text: str) -> int:
+    """argparse type: a TCP port, 1 to 65535 (a larger number used to bind another port)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got '{text}'") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 1 to 65535, got {value}")
+    return value
 
 
 def dashboard_command(args: argparse.Namespace) -> int:
@@ -67,13 +79,14 @@ def report_command(args: argparse.Namespace) -> int:
     from mnsearch.plots.report import study_report
     from mnsearch.plots.study import read_reference_points
     from mnsearch.results.frames import load_study
+    from mnsearch.search.options import check_output_file
     from mnsearch.search.storage import open_existing_storage
 
+    out = check_output_file(args.out, "--out", args.force)  # before reading any study
     references = [read_reference_points(path) for path in args.reference]
     storage = open_existing_storage(args.storage)
     studies = [load_study(storage, name) for name in args.study]
     text = study_report(studies, references)
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(out, text.encode())
     print(f"report: {out}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from mnsearch.plots.study import accuracy_vs_madds
 from mnsearch.results.frames import pareto_frame, study_objectives, trials_frame
 from mnsearch.results.progress import Progress, snapshot
 from mnsearch.search.runner import SweepOutcome, SweepStart
+from mnsearch.search.worker import SweepOptions
 
 
 class LiveTable:
@@ -46,9 +48,11 @@ class LiveTable:
         if self.live is not None:
             self.live.update(self._table())
             self.live.stop()
-        if outcome.interrupted:
-            self.console.print("interrupted: workers stopped (finished trials are kept; rerun "
-                               "the same command to resume)")
+        if outcome.signal is not None:
+            self.console.print(
+                f"interrupted by {signal.Signals(outcome.signal).name}: workers stopped, their "
+                "running trials failed and re-queued (finished trials are kept; rerun the same "
+                "command to resume)")
 
     def _table(self) -> Table:
         assert self.start is not None
@@ -95,17 +99,24 @@ def write_sweep_results(study: optuna.Study, folder: str | Path) -> dict[str, Pa
     return paths
 
 
-def sweep_and_write(space_path: str | Path, options: object, out: str | Path | None = None,
-                    console: Console | None = None) -> Progress:
+def sweep_and_write(space_path: str | Path, options: SweepOptions,
+                    out: str | Path | None = None, console: Console | None = None) -> Progress:
     """Run a sweep with the live table, then write its results to `out` (default runs/STUDY)."""
+    return run_and_write(space_path, options, out, console)[1]
+
+
+def run_and_write(space_path: str | Path, options: SweepOptions, out: str | Path | None = None,
+                  console: Console | None = None) -> tuple[SweepOutcome, Progress]:
+    """`sweep_and_write`, also returning how the sweep ended (the command's exit status
+    depends on it). The results are written also when a signal stopped the sweep."""
     from mnsearch.search.runner import run_sweep
 
     console = console or Console()
-    outcome = run_sweep(space_path, options, LiveTable(console))  # type: ignore[arg-type]
+    outcome = run_sweep(space_path, options, LiveTable(console))
     final = snapshot(outcome.study, outcome.space.objectives)
     console.print(summary(outcome.study.study_name, final, outcome.seconds))
     paths = write_sweep_results(outcome.study, out or Path("runs") / outcome.study.study_name)
     console.print(f"Pareto table: {paths['pareto']}  figure: {paths['figure']}  "
                   f"all trials: {paths['trials']}")
     console.print(f"report: {paths['report']}")
-    return final
+    return outcome, final

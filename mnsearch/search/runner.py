@@ -6,21 +6,44 @@ through its storage, so `--jobs 3` here and `mnsearch sweep` on another machine 
 one killed by a signal (its running trial is then found stale and re-queued). What is shown
 while it runs is the caller's business: `SweepMonitor` receives the events (the CLI draws a live
 table from them), and `run_sweep` returns the study, writing no file.
+
+Stopping is `search.processes`'s: Ctrl-C, SIGTERM and SIGHUP stop the workers (each fails its
+running trial and enqueues it again) and `run_sweep` returns with the signal in the outcome;
+workers die with a parent killed outright. A worker's unexpected error fails its trial with
+the error recorded and re-queued, and stops that worker; the outcome counts it.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
+import sys
 import time
-from dataclasses import dataclass
+import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import optuna
+from optuna.trial import TrialState
 
 from mnsearch.cost import cost
 from mnsearch.data.load import load_dataset
+from mnsearch.search.options import (
+    check_jobs,
+    check_subset_fits,
+    check_writable_folder,
+)
+from mnsearch.search.processes import (
+    Interrupted,
+    StopRequest,
+    WorkerPool,
+    die_with_parent,
+    exit_by_signal,
+    stop_signals,
+    worker_signals,
+    worker_stop,
+)
+from mnsearch.search.record import TrialRecord, record
 from mnsearch.search.space import (
     SearchSpace,
     SpaceError,
@@ -28,7 +51,12 @@ from mnsearch.search.space import (
     check_satisfiable,
     load_space,
 )
-from mnsearch.search.storage import mask_password, recover_stale_trials
+from mnsearch.search.storage import (
+    DEFAULT_STORAGE,
+    check_storage,
+    mask_password,
+    recover_stale_trials,
+)
 from mnsearch.search.worker import SweepOptions, Worker, enqueue_grid, open_study, recipe
 from mnsearch.spec.blocks import SpecError
 
@@ -36,15 +64,56 @@ MAX_GRID = 100_000  # enqueueing is one storage write per point; beyond this, sa
 MAX_WORKER_RESTARTS = 3  # a worker that keeps dying has a cause to fix, not to retry forever
 
 
-def _worker_main(space_path: str, options: SweepOptions, deadline: float | None) -> None:
-    """Entry point of one worker process."""
+WORKER_ERROR_EXIT = 1  # a worker's exit status after an unexpected error (one a signal is < 0)
+
+
+def _worker_main(space_path: str, options: SweepOptions, deadline: float | None,
+                 parent_pid: int) -> None:
+    """Entry point of one worker process (`WorkerPool` appends the parent's pid)."""
+    worker_signals()
+    die_with_parent(parent_pid)
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    space = load_space(space_path)
     try:
-        Worker(space, options, load_dataset(space.dataset)).run(deadline)
+        space = load_space(space_path)
+        _GuardedWorker(space, options, load_dataset(space.dataset)).run(deadline)
     except KeyboardInterrupt:
-        pass
+        worker_stop.handled = True
+        exit_by_signal()  # its trial is failed and re-queued by Worker.run
+    except Exception:  # a bug, not a user error (those fail in the parent): say where
+        print(f"mnsearch sweep: worker {os.getpid()} stopped on an unexpected error:",
+              file=sys.stderr)
+        traceback.print_exc()
+        sys.exit(WORKER_ERROR_EXIT)
+
+
+class _GuardedWorker(Worker):
+    """A `Worker` whose unexpected errors fail the trial they happen in, with the error
+    recorded, and enqueue it again, before stopping the worker.
+
+    Without this the trial stayed RUNNING for ever (its process alive on the same host, or
+    its heartbeat not yet stale) and the sweep exited 0 as if nothing had happened.
+    """
+
+    def evaluate(self, trial: optuna.Trial) -> None:
+        try:
+            super().evaluate(trial)
+        except KeyboardInterrupt:
+            worker_stop.handled = True  # no more interrupts: Worker.run re-queues it
+            raise
+        except Exception as error:
+            self._fail(trial, error)
+            raise
+
+    def _fail(self, trial: optuna.Trial, error: Exception) -> None:
+        message = (f"{type(error).__name__}: {error}".splitlines() or ["error"])[0][:500]
+        try:
+            record(trial, error=message)
+            self.study.tell(trial, state=TrialState.FAIL)
+        except (RuntimeError, ValueError):  # already told: the error came after its result
+            return
+        self.study.enqueue_trial(trial.params,
+                                 user_attrs=TrialRecord(retry_of=trial.number).attributes())
 
 
 @dataclass(frozen=True)
@@ -61,12 +130,19 @@ class SweepStart:
 
 @dataclass(frozen=True)
 class SweepOutcome:
-    """How a sweep ended: its study, and whether Ctrl-C cut it short."""
+    """How a sweep ended: its study, and whether a signal cut it short or workers failed.
+
+    `signal` is the stop signal's number (SIGINT for Ctrl-C, SIGTERM, SIGHUP), None when the
+    sweep ran to its end; `worker_errors` counts workers that stopped on an unexpected error
+    (or were killed too often to be replaced): their trials are recorded as failed.
+    """
 
     study: optuna.Study
     space: SearchSpace
     seconds: float
     interrupted: bool
+    signal: int | None = None
+    worker_errors: int = 0
 
 
 class SweepMonitor(Protocol):
@@ -86,13 +162,15 @@ def prepare_sweep(space_path: str | Path, options: SweepOptions) -> SweepStart:
     starts (one `MnsearchError` line).
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    check_storage(options.storage)  # a journal that cannot be written fails before the data loads
     space = load_space(space_path)
     if (options.sampler or space.sampler) == "grid" and space.size > MAX_GRID:
         raise SpaceError(f"{space.source}: the grid has {space.size:,} configurations, more "
                          f"than a grid sweep enumerates ({MAX_GRID:,}): use --sampler nsga2, "
                          "tpe, random or gp, or fewer choices per dimension")
     dataset = load_dataset(space.dataset)  # fail here, once, before spawning workers
-    recipe(space, options)
+    check_subset_fits(recipe(space, options), dataset, "--subset" if options.subset is not None
+                      else f"{space.source}: recipe.subset")
     check_satisfiable(space, dataset.in_channels, dataset.num_classes, dataset.image_size[0])
     study = open_study(space, options)
     recovered = recover_stale_trials(study)
@@ -106,7 +184,7 @@ def prepare_sweep(space_path: str | Path, options: SweepOptions) -> SweepStart:
             except SpecError:
                 return float("inf")  # refused (with its reason) when its turn comes
         enqueue_grid(study, space, madds_of)
-    return SweepStart(study, space, mask_password(options.storage or "mnsearch.journal"),
+    return SweepStart(study, space, mask_password(options.storage or DEFAULT_STORAGE),
                       options.trials or space.size, options.jobs, recovered)
 
 
@@ -114,53 +192,80 @@ def run_sweep(space_path: str | Path, options: SweepOptions,
               monitor: SweepMonitor | None = None) -> SweepOutcome:
     """Create or resume the study and run `options.jobs` workers until the sweep is done.
 
-    Ctrl-C stops the workers (finished trials are kept; the same call resumes) and returns
-    with `interrupted` set.
+    Ctrl-C, SIGTERM or SIGHUP stop the workers (finished trials are kept, running ones failed
+    and re-queued: the same call resumes) and return with `interrupted` and `signal` set. A
+    signal before the workers start raises `Interrupted`.
     """
-    start = prepare_sweep(space_path, options)
-    if monitor:
-        monitor.started(start)
-    deadline = time.time() + options.timeout if options.timeout else None
-    context = multiprocessing.get_context("spawn")
-
-    def start_worker() -> Any:
-        worker = context.Process(target=_worker_main, args=(str(space_path), options, deadline))
-        worker.start()
-        return worker
-
-    started = time.time()
-    workers = [start_worker() for _ in range(options.jobs)]
-    interrupted = False
-    try:
-        _watch(workers, start_worker, monitor)
-    except KeyboardInterrupt:
-        interrupted = True
-        for worker in workers:
-            worker.join(timeout=30)
-    finally:
-        for worker in workers:
-            if worker.is_alive():
-                worker.terminate()
-    outcome = SweepOutcome(start.study, start.space, time.time() - started, interrupted)
+    check_jobs(options.jobs)
+    check_writable_folder(options.artifacts, "--artifacts")
+    with stop_signals() as stop:
+        start = prepare_sweep(space_path, options)
+        deadline = time.time() + options.timeout if options.timeout else None
+        pool = WorkerPool(_worker_main, (str(space_path), options, deadline))
+        started, signum, errors = time.time(), None, 0
+        try:
+            if monitor:
+                monitor.started(start)
+            for _ in range(options.jobs):
+                stop.raise_if_stopped()
+                pool.start()
+            errors = _watch(pool, monitor, stop)
+        except Interrupted as interruption:
+            stop.handled, signum = True, interruption.signum
+        finally:
+            if pool.stop():  # workers that outlived the grace period: their trials again
+                recover_stale_trials(start.study)
+    outcome = SweepOutcome(start.study, start.space, time.time() - started, signum is not None,
+                           signum, errors)
     if monitor:
         monitor.finished(outcome)
     return outcome
 
 
-def _watch(workers: list[Any], start_worker: Any, monitor: SweepMonitor | None) -> None:
-    """Wait until every worker is gone; replace workers killed by a signal."""
-    restarts = 0
-    while any(worker.is_alive() for worker in workers):
-        time.sleep(1.0)
-        messages = []
-        for index, worker in enumerate(workers):
-            # A negative exit code is a signal: kill -9, the OOM killer, a crash.
-            if (worker.exitcode or 0) < 0 and restarts < MAX_WORKER_RESTARTS:
-                restarts += 1
-                messages.append(
-                    f"worker {index + 1} was killed by signal {-worker.exitcode}: started "
-                    f"another ({restarts} of at most {MAX_WORKER_RESTARTS}); its trial is "
-                    "re-queued")
-                workers[index] = start_worker()
+@dataclass
+class _WatchState:
+    restarts: int = 0
+    errors: int = 0
+    reported: set[int] = field(default_factory=set)  # ids of dead workers already handled
+
+
+def _watch(pool: WorkerPool, monitor: SweepMonitor | None, stop: StopRequest) -> int:
+    """Wait until every worker is gone, replacing workers killed by a signal; returns how
+    many stopped on an error (or were killed too often to be replaced). Raises `Interrupted`
+    on a stop signal."""
+    state = _WatchState()
+    while True:
+        running = pool.alive()
+        if running:
+            time.sleep(1.0)
+        stop.raise_if_stopped()  # a signal whose exception was lost (see StopRequest)
+        messages = _examine(pool, state)
         if monitor:
             monitor.tick(messages)
+        if not running and not pool.alive():
+            return state.errors
+
+
+def _examine(pool: WorkerPool, state: _WatchState) -> list[str]:
+    """Replace workers killed by a signal (kill -9, the OOM killer, a crash: a negative exit
+    code); count the others that died, once each."""
+    messages = []
+    for index, worker in enumerate(list(pool.processes)):
+        code = worker.exitcode
+        if not code or id(worker) in state.reported:
+            continue
+        state.reported.add(id(worker))
+        if code < 0 and state.restarts < MAX_WORKER_RESTARTS:
+            state.restarts += 1
+            messages.append(
+                f"worker {index + 1} was killed by signal {-code}: started another "
+                f"({state.restarts} of at most {MAX_WORKER_RESTARTS}); its trial is re-queued")
+            pool.start(index)
+            continue
+        state.errors += 1
+        messages.append(
+            f"worker {index + 1} was killed by signal {-code} and not replaced (it happened "
+            f"{MAX_WORKER_RESTARTS + 1} times): its trial is re-queued" if code < 0 else
+            f"worker {index + 1} stopped on an unexpected error (exit status {code}): its "
+            "trial is failed with the error recorded and re-queued")
+    return messages
