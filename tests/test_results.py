@@ -200,3 +200,22 @@ def test_time_accounting_sums_every_phase_of_every_trial():
     assert table["seconds"].sum() == pytest.approx(frame["duration_s"].sum())
     assert table.loc["train", "seconds"] == pytest.approx(frame["seconds_train"].sum())
     assert table["share"].sum() == pytest.approx(1.0)
+
+
+def test_progress_names_running_trials_the_front_range_and_the_best():
+    from mnsearch.cli.sweep_display import running_table, summary
+    from mnsearch.results.progress import snapshot
+
+    study = synthetic_study(None, "progress", 8, running=2)
+    progress = snapshot(study, ("accuracy", "madds"))
+    frame = trials_frame(study)
+    best = frame.loc[frame["val_accuracy"].idxmax()]
+    assert progress.best.number == best["number"] and progress.best.val_accuracy == \
+        best["val_accuracy"]
+    front = pareto_frame(frame)
+    assert progress.front_accuracy == (front["val_accuracy"].min(), front["val_accuracy"].max())
+    assert [trial.number for trial in progress.running_trials] == [8, 9]
+    assert running_table(progress.running_trials, 3).row_count == 2
+    text = summary("progress", progress, 12.0)
+    assert f"best: trial #{best['number']}" in text and "front: validation accuracy" in text
+    assert 0 < progress.steady_share < 1

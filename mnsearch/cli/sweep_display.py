@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import optuna
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
@@ -15,7 +15,7 @@ from mnsearch.atomic import write_atomically
 from mnsearch.plots.report import study_report
 from mnsearch.plots.study import accuracy_vs_madds
 from mnsearch.results.frames import pareto_frame, study_objectives, trials_frame
-from mnsearch.results.progress import Progress, snapshot
+from mnsearch.results.progress import Progress, RunningTrial, snapshot
 from mnsearch.search.runner import SweepOutcome, SweepStart
 from mnsearch.search.worker import SweepOptions
 
@@ -54,10 +54,28 @@ class LiveTable:
                 "running trials failed and re-queued (finished trials are kept; rerun the same "
                 "command to resume)")
 
-    def _table(self) -> Table:
+    def _table(self) -> Group:
         assert self.start is not None
         progress = snapshot(self.start.study, self.start.space.objectives)
-        return progress_table(progress, self.start.total, time.time() - self.started_at)
+        parts: list[Table] = [progress_table(progress, self.start.total,
+                                             time.time() - self.started_at)]
+        if progress.running_trials:
+            parts.append(running_table(progress.running_trials, self.start.epochs))
+        return Group(*parts)
+
+
+def running_table(trials: tuple[RunningTrial, ...], epochs: int) -> Table:
+    """What each running trial is (α, resolution, block types) and how far it got."""
+    table = Table(show_header=True, box=None, title="running", title_justify="left")
+    for column in ("trial", "α", "resolution", "blocks", "epoch", "images/s"):
+        table.add_column(column, justify="left" if column == "blocks" else "right")
+    for trial in trials:
+        table.add_row(f"#{trial.number}", "—" if trial.alpha is None else f"{trial.alpha:g}",
+                      "—" if trial.resolution is None else f"{trial.resolution} px",
+                      trial.block_types or "—", f"{trial.epochs_done} / {epochs}",
+                      "—" if trial.images_per_second is None
+                      else f"{trial.images_per_second:,.0f}")
+    return table
 
 
 def progress_table(progress: Progress, total: int, elapsed: float) -> Table:
@@ -76,11 +94,25 @@ def progress_table(progress: Progress, total: int, elapsed: float) -> Table:
 
 
 def summary(name: str, progress: Progress, seconds: float) -> str:
-    """The closing line of a sweep."""
-    return (f"study {name}: {progress.complete} complete ({progress.trained} trained), "
-            f"{progress.pruned} pruned/rejected, {progress.failed} failed, "
-            f"{progress.waiting} waiting; Pareto front {progress.pareto_size}; "
-            f"hypervolume {progress.hypervolume:.4f}; {seconds:.0f} s")
+    """The closing lines of a sweep: counts, the front's accuracy range, the best model."""
+    lines = [f"study {name}: {progress.complete} complete ({progress.trained} trained), "
+             f"{progress.pruned} pruned/rejected, {progress.failed} failed, "
+             f"{progress.waiting} waiting; Pareto front {progress.pareto_size}; "
+             f"hypervolume {progress.hypervolume:.4f}; {seconds:.0f} s"]
+    if progress.front_accuracy is not None:
+        low, high = progress.front_accuracy
+        lines.append(f"front: validation accuracy {low:.2%} – {high:.2%}")
+    if progress.best is not None:
+        best = progress.best
+        test = "" if best.test_accuracy is None else f", test {best.test_accuracy:.2%}"
+        alpha = "?" if best.alpha is None else f"{best.alpha:g}"
+        lines.append(f"best: trial #{best.number} (α {alpha}, {best.resolution} px, "
+                     f"{best.madds / 1e6:,.2f} M Mult-Adds): validation "
+                     f"{best.val_accuracy:.2%}{test}")
+    if progress.steady_share is not None:
+        lines.append(f"time: {progress.steady_share:.0%} of the trials' time in steady-state "
+                     "training steps (the report's 'Where the time went' has every phase)")
+    return "\n".join(lines)
 
 
 def write_sweep_results(study: optuna.Study, folder: str | Path) -> dict[str, Path]:

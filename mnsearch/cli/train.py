@@ -12,8 +12,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from mnsearch.atomic import write_atomically
-from mnsearch.cli.common import add_arch_arguments
+from mnsearch.cli.common import add_arch_arguments, positive_int
 from mnsearch.spec.blocks import SpecError
+from mnsearch.spec.families import PRESETS
 from mnsearch.spec.io import resolve_arch, save_spec
 from mnsearch.train.config import config_from_settings, recipe_fields
 
@@ -64,9 +65,10 @@ def add_bench_parser(commands: Any) -> None:
         "bench", help="steady-state training or inference images per second",
         description="Images per second after compilation and warm-up (median of 3 repeats).")
     add_arch_arguments(parser)
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=positive_int, default=128)
     parser.add_argument("--mode", choices=("train", "infer"), default="train")
-    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--steps", type=positive_int, default=10, help="timed steps per repeat "
+                        "(>= 1, default %(default)s)")
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(handler=bench_command)
 
@@ -95,18 +97,17 @@ def bench_command(args: argparse.Namespace) -> int:
 
 def train_command(args: argparse.Namespace) -> int:
     from mnsearch.data.load import load_dataset
+    from mnsearch.train.compilation import enable_compilation_cache
     from mnsearch.train.loop import train_and_evaluate
 
+    enable_compilation_cache()  # a rerun or --resume loads the compiled step from disk
+    out = _output_folder(args)  # before loading data: a bad --out costs nothing
     config = config_from_settings(_flag_values(args), args.set)
     dataset = load_dataset(args.dataset, args.data_dir, download=args.download)
-    spec = resolve_arch(args.arch, args.alpha, args.resolution or dataset.image_size[0],
+    spec = resolve_arch(args.arch, args.alpha, _train_resolution(args, dataset.image_size[0]),
                         num_classes=args.num_classes or dataset.num_classes,
                         in_channels=args.in_channels or dataset.in_channels,
                         stride_schedule=args.stride_schedule)
-    out = Path(args.out or f"runs/train-{Path(args.arch).stem}")
-    if out.exists() and any(out.iterdir()) and not args.resume:
-        raise SpecError(f"output folder '{out}' is not empty: pass --resume to continue it, "
-                        "or choose another --out")
     console = Console()
     with TrainingProgress(console) as (progress, task):
         def show(update: dict[str, Any]) -> None:
@@ -133,6 +134,27 @@ def train_command(args: argparse.Namespace) -> int:
                   f"{result.train_seconds / max(result.epochs_done, 1):.1f} s/epoch; "
                   f"wall {result.wall_seconds:.0f} s → {out}")
     return 0
+
+
+def _output_folder(args: argparse.Namespace) -> Path:
+    """--out (default runs/train-ARCH): a folder that can be written, and empty unless the
+    run resumes (a file, a read-only folder or a full one used to fail after training)."""
+    from mnsearch.search.options import check_writable_folder
+
+    out = check_writable_folder(args.out or f"runs/train-{Path(args.arch).stem}", "--out")
+    if out.exists() and any(out.iterdir()) and not args.resume:
+        raise SpecError(f"--out '{out}' is not empty: pass --resume to continue it, "
+                        "or choose another --out")
+    return out
+
+
+def _train_resolution(args: argparse.Namespace, image_size: int) -> int | None:
+    """--resolution if given; else a preset trains at the dataset's image size, and a spec file
+    at its own resolution (None keeps it), so `mnsearch train exported/spec.yaml` trains the
+    network that was exported, not a resized one."""
+    if args.resolution is not None:
+        return int(args.resolution)
+    return image_size if args.arch in PRESETS else None
 
 
 def _flag_values(args: argparse.Namespace) -> dict[str, Any]:

@@ -29,7 +29,8 @@ from mnsearch.train.phases import PHASES
 # Record fields that become plain columns (the spec becomes JSON text; the recipe, worker and
 # heartbeat stay in the record).
 RECORD_COLUMNS = ["alpha", "resolution", "madds", "params", "params_keras", "latency_ms",
-                  "val_accuracy", "test_accuracy", "train_seconds", "epochs_done", "duplicate_of",
+                  "val_accuracy", "test_accuracy", "train_seconds", "epochs_done",
+                  "images_per_second", "duplicate_of",
                   "retry_of", "rejected", "error", "config_key", "blocks"]
 # Where each trial's time went (mnsearch.train.phases), plus `other`: trial time outside the run.
 PHASE_COLUMNS = [f"seconds_{phase}" for phase in (*PHASES, "other")]

@@ -59,6 +59,7 @@ from mnsearch.search.storage import (
 )
 from mnsearch.search.worker import SweepOptions, Worker, enqueue_grid, open_study, recipe
 from mnsearch.spec.blocks import SpecError
+from mnsearch.train.compilation import enable_compilation_cache
 
 MAX_GRID = 100_000  # enqueueing is one storage write per point; beyond this, sample instead
 MAX_WORKER_RESTARTS = 3  # a worker that keeps dying has a cause to fix, not to retry forever
@@ -74,6 +75,7 @@ def _worker_main(space_path: str, options: SweepOptions, deadline: float | None,
     die_with_parent(parent_pid)
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    enable_compilation_cache()  # a rerun, or a second worker, loads what was compiled
     try:
         space = load_space(space_path)
         _GuardedWorker(space, options, load_dataset(space.dataset)).run(deadline)
@@ -126,6 +128,7 @@ class SweepStart:
     total: int
     jobs: int
     recovered: int
+    epochs: int  # the budget of a trial (the recipe's, or --epochs)
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,8 @@ def prepare_sweep(space_path: str | Path, options: SweepOptions) -> SweepStart:
                          f"than a grid sweep enumerates ({MAX_GRID:,}): use --sampler nsga2, "
                          "tpe, random or gp, or fewer choices per dimension")
     dataset = load_dataset(space.dataset)  # fail here, once, before spawning workers
-    check_subset_fits(recipe(space, options), dataset, "--subset" if options.subset is not None
+    config = recipe(space, options)
+    check_subset_fits(config, dataset, "--subset" if options.subset is not None
                       else f"{space.source}: recipe.subset")
     check_satisfiable(space, dataset.in_channels, dataset.num_classes, dataset.image_size[0])
     study = open_study(space, options)
@@ -185,7 +189,7 @@ def prepare_sweep(space_path: str | Path, options: SweepOptions) -> SweepStart:
                 return float("inf")  # refused (with its reason) when its turn comes
         enqueue_grid(study, space, madds_of)
     return SweepStart(study, space, mask_password(options.storage or DEFAULT_STORAGE),
-                      options.trials or space.size, options.jobs, recovered)
+                      options.trials or space.size, options.jobs, recovered, config.epochs)
 
 
 def run_sweep(space_path: str | Path, options: SweepOptions,
