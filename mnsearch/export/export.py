@@ -21,7 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from mnsearch.atomic import staging_folder
 from mnsearch.errors import MnsearchError
-from mnsearch.search.record import TrialRecord
+from mnsearch.search.record import StudyRecord, TrialRecord
 from mnsearch.search.storage import mask_password, open_existing_storage
 from mnsearch.spec.arch import ArchSpec, spec_from_dict
 from mnsearch.spec.blocks import SpecError
@@ -240,7 +240,7 @@ def _write_card(study: optuna.Study, trial: FrozenTrial, spec: ArchSpec, folder:
 def _provenance(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
     record = TrialRecord.of(trial)
     return {"study": study.study_name, "number": trial.number,
-            "dataset": study.user_attrs.get("dataset"), "madds": record.madds,
+            "dataset": StudyRecord.of(study).dataset, "madds": record.madds,
             "params": record.params, "val_accuracy": record.val_accuracy,
             "test_accuracy": record.test_accuracy, "epochs_done": record.epochs_done}
 

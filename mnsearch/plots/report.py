@@ -35,6 +35,7 @@ from mnsearch.results.frames import (
     time_accounting,
     trials_frame,
 )
+from mnsearch.search.record import StudyRecord
 
 PARETO_COLUMNS = ["study", "number", "alpha", "resolution", "rho", "block_types", "madds",
                   "params", "latency_ms", "val_accuracy", "test_accuracy", "train_seconds"]
@@ -47,8 +48,8 @@ def study_report(studies: Sequence[optuna.Study], references: Sequence[Overlay] 
     """The report of `studies` (the first is the main one) as one HTML string."""
     frames = [trials_frame(study) for study in studies]
     objectives = study_objectives(studies[0])
-    attrs = studies[0].user_attrs
-    subtitle = (f"dataset {attrs.get('dataset', '?')} · space {attrs.get('space', '?')} · "
+    attrs = StudyRecord.of(studies[0])
+    subtitle = (f"dataset {attrs.dataset or '?'} · space {attrs.space or '?'} · "
                 f"objectives {', '.join(objectives)}")
     return report_html(frames, objectives, subtitle, list(references))
 

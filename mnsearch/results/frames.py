@@ -23,7 +23,7 @@ import pandas as pd
 
 from mnsearch.errors import MnsearchError
 from mnsearch.pareto import hypervolume, normalized_losses, pareto_mask
-from mnsearch.search.record import OBJECTIVES, TrialRecord
+from mnsearch.search.record import OBJECTIVES, StudyRecord, TrialRecord
 from mnsearch.train.phases import PHASES
 
 # Record fields that become plain columns (the spec becomes JSON text; the recipe, worker and
@@ -285,4 +285,4 @@ def compare_studies(frame: pd.DataFrame, objectives: Sequence[str] = ("accuracy"
 
 def study_objectives(study: optuna.Study) -> tuple[str, ...]:
     """The objectives a study records (sweeps store them), else accuracy vs Mult-Adds."""
-    return tuple(study.user_attrs.get("objectives", ("accuracy", "madds")))
+    return StudyRecord.of(study).objectives

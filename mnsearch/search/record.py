@@ -133,3 +133,29 @@ def record(trial: WritableTrial, **values: Any) -> None:
 def record_rung(trial: WritableTrial, epoch: int, accuracy: float) -> None:
     """Store the validation accuracy reached after `epoch` epochs (the early-stopping rung)."""
     trial.set_user_attr(rung_attribute(epoch), accuracy)
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    """What a sweep records on its study: the objectives, the space and the dataset.
+
+    Written once, when the study is created; a study without them (not made by a sweep)
+    reads as accuracy against Mult-Adds.
+    """
+
+    objectives: tuple[str, ...] = ("accuracy", "madds")
+    space: str | None = None
+    dataset: str | None = None
+
+    @classmethod
+    def of(cls, study: HasAttributes) -> StudyRecord:
+        attributes = study.user_attrs
+        return cls(tuple(attributes.get("objectives", cls.objectives)),
+                   attributes.get("space"), attributes.get("dataset"))
+
+    def write(self, study: WritableTrial) -> None:
+        """Store it on a study (`optuna.Study.set_user_attr` has the trial's signature)."""
+        study.set_user_attr("objectives", list(self.objectives))
+        for name in ("space", "dataset"):
+            if getattr(self, name) is not None:
+                study.set_user_attr(name, getattr(self, name))

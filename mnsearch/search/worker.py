@@ -36,11 +36,18 @@ from mnsearch.search.options import check_sweep_options
 from mnsearch.search.record import (
     COST_OBJECTIVES,
     OBJECTIVES,
+    StudyRecord,
     TrialRecord,
     record,
     record_rung,
 )
-from mnsearch.search.space import SearchSpace, build_spec, check_satisfiable, violated_constraints
+from mnsearch.search.space import (
+    SearchSpace,
+    SpaceError,
+    build_spec,
+    check_satisfiable,
+    violated_constraints,
+)
 from mnsearch.search.storage import beat, open_storage, recover_stale_trials, worker_identity
 from mnsearch.spec.arch import ArchSpec, spec_to_dict
 from mnsearch.spec.blocks import SpecError, format_block
@@ -109,15 +116,12 @@ def open_study(space: SearchSpace, options: SweepOptions) -> optuna.Study:
         study_name=options.study_name, storage=open_storage(options.storage),
         directions=space.directions, sampler=make_sampler(sampler_name, options.seed),
         load_if_exists=True)
-    existing = study.user_attrs.get("objectives")
-    if existing is not None and list(existing) != list(space.objectives):
-        from mnsearch.search.space import SpaceError
-        raise SpaceError(f"study '{options.study_name}' optimises {existing}, the space "
+    if "objectives" not in study.user_attrs:  # a new study
+        StudyRecord(tuple(space.objectives), space.name, space.dataset).write(study)
+    existing = StudyRecord.of(study).objectives
+    if list(existing) != list(space.objectives):
+        raise SpaceError(f"study '{options.study_name}' optimises {list(existing)}, the space "
                          f"{list(space.objectives)}: use another --study name")
-    if existing is None:
-        study.set_user_attr("objectives", list(space.objectives))
-        study.set_user_attr("space", space.name)
-        study.set_user_attr("dataset", space.dataset)
     return study
 
 

@@ -18,7 +18,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
 from mnsearch.cost import cost
-from mnsearch.search.record import TrialRecord
+from mnsearch.search.record import StudyRecord, TrialRecord
 from mnsearch.spec.arch import spec_to_dict
 from mnsearch.spec.blocks import format_block
 from mnsearch.spec.families import preset
@@ -78,9 +78,7 @@ def synthetic_study(storage: optuna.storages.BaseStorage | str, name: str, trial
     """A study of `trials` complete trials (+ failed and running ones) recorded like a sweep's."""
     study = optuna.create_study(study_name=name, storage=storage,
                                 directions=["maximize", "minimize"])
-    study.set_user_attr("objectives", ["accuracy", "madds"])
-    study.set_user_attr("space", "synthetic")
-    study.set_user_attr("dataset", "synthetic")
+    StudyRecord(("accuracy", "madds"), "synthetic", "synthetic").write(study)
     rng = np.random.default_rng(seed)
     states = ([TrialState.COMPLETE] * trials + [TrialState.FAIL] * failed
               + [TrialState.RUNNING] * running)
