@@ -158,3 +158,114 @@ def test_resolve_arch_changes_a_spec_file_in_one_step(tmp_path):
     assert spec.stages == preset("v1", 0.5).stages
     with pytest.raises(SpecError, match="presets only"):
         resolve_arch(str(path), alpha=0.5)
+
+
+# --- hostile inputs: every field typed and finite, every file one line ------------------
+
+@pytest.mark.parametrize("field, value, message", [
+    ("resolution", "abc", "x.yaml: field 'resolution': expected an integer, got 'abc'"),
+    ("resolution", 32.5, "field 'resolution': expected an integer, got 32.5"),
+    ("resolution", True, "field 'resolution': expected an integer, got True"),
+    ("resolution", 100_000, "field 'resolution': expected an integer from 1 to 8192"),
+    ("alpha", float("nan"), "field 'alpha': expected a finite number, got nan"),
+    ("alpha", "1.0", "field 'alpha': expected a number, got '1.0'"),
+    ("bn_epsilon", float("inf"), "field 'bn_epsilon': expected a finite number"),
+    ("input_scale", float("-inf"), "field 'input_scale': expected a finite number"),
+    ("num_classes", [10], "field 'num_classes': expected an integer, got [10]"),
+    ("name", 5, "field 'name': expected a string, got 5"),
+    ("padding", ["same"], "unknown padding ['same']"),
+    ("head", {"channels": "wide"}, "field 'head.channels': expected an integer, got 'wide'"),
+    ("head", {"dropout": float("nan")}, "field 'head.dropout': expected a finite number"),
+    ("stem", 7, "field 'stem': expected a block string, got 7"),
+    ("stages", [["ir_k3_s1_e6_c16_relu"] * 1025], "at most 1024 blocks"),
+])
+def test_spec_fields_are_typed_and_finite(field, value, message):
+    data = {**spec_to_dict(preset("v2", 0.5, 32)), field: value}
+    with pytest.raises(SpecError) as error:
+        spec_from_dict(data, source="x.yaml")
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_float_resolution_no_longer_costs_a_wrong_network():
+    """`resolution: 32.5` used to be accepted and give Mult-Adds of no real network."""
+    data = spec_to_dict(preset("v1", 0.25, 32))
+    with pytest.raises(SpecError, match="'resolution': expected an integer, got 32.5"):
+        spec_from_dict({**data, "resolution": 32.5})
+
+
+@pytest.mark.parametrize("text, message", [
+    ("ir_k3_s1_enan_c16_relu", "'nan' is not a number"),
+    ("ir_k3_s1_einf_c16_relu", "'inf' is not a number"),
+    ("ir_k3_s1_e1e999_c16_relu", "'1e999' is not a number"),
+    ("ds_k3_s1_c16_seinf", "'inf' is not a number"),
+    ("ds_k3_s1_c16_se-nan", "'-nan' is not a number"),
+    ("ir_k3_s1_e1/0_c16", "'1/0' is not a number"),
+    ("ir_k3_s1_e65_c16", "expansion must be > 0 and <= 64"),
+    ("ir_k65_s1_c16", "'kernel_size': expected an integer from 1 to 63"),
+    ("ir_k3_s1_c0", "'out_channels': expected an integer from 1 to 1048576, got 0"),
+    ("ir_k3_s1_c" + "9" * 5000, "is too large"),
+    ("ir_k٣_s1_c16", "unknown token 'k٣'"),  # int() would read Arabic-Indic digits
+    ("ir_k3_s1_c16_relu\nhswish", "unknown token 'relu\\nhswish'"),
+])
+def test_block_numbers_must_be_finite_and_in_range(text, message):
+    with pytest.raises(SpecError) as error:
+        parse_block(text)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_numpy_numbers_are_normalised_and_specs_stay_hashable():
+    import numpy as np
+    spec = preset("v1", np.float64(0.5), 64, num_classes=np.int64(10))
+    assert type(spec.num_classes) is int and type(spec.alpha) is float
+    listed = spec.replace(stages=[list(stage) for stage in spec.stages])
+    assert listed == spec and hash(listed) == hash(spec)
+
+
+@pytest.mark.parametrize("alpha", [float("nan"), float("inf"), -1.0, 0.0, 1e300, True, "1"])
+def test_presets_refuse_alphas_without_integer_widths(alpha):
+    with pytest.raises(SpecError, match="alpha"):
+        preset("v2", alpha)
+
+
+def test_an_alpha_too_wide_for_a_spec_names_the_alpha():
+    with pytest.raises(SpecError, match="v1 at alpha 5000: a layer of 1,280,000 channels, "
+                                        "more than the limit of 1,048,576: use a smaller alpha"):
+        preset("v1", 5000)
+    for name in PRESETS:  # whichever layer is the first too wide, the alpha is named
+        with pytest.raises(SpecError, match=f"{name} at alpha 3000: a layer of"):
+            preset(name, 3000)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\x89PNG\r\n\x1a\n\x00\xff\xfe", "not a text file"),
+    (b"[" * 100_000, "nested too deeply"),
+    (b"a: " + b"{b: " * 50_000, "nested too deeply"),
+    (b"resolution: " + b"9" * 5000, "not valid YAML"),  # int() refuses 4,300 digits
+    (b"a: [1\nb", "not valid YAML"),
+    (b"- a\n- b\n", "a spec must be a mapping of fields, got list"),
+])
+def test_hostile_spec_files_are_one_line_naming_the_file(tmp_path, content, message):
+    path = tmp_path / "net.yaml"
+    path.write_bytes(content)
+    with pytest.raises(SpecError) as error:
+        resolve_arch(str(path))
+    assert str(error.value).startswith(str(path)) and message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_deep_json_and_oversized_spec_files(tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(SpecError, match="deep.json: nested too deeply"):
+        resolve_arch(str(deep))
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"#" * (5 << 20))
+    with pytest.raises(SpecError, match="big.yaml: larger than 4 MiB"):
+        resolve_arch(str(big))
+
+
+@pytest.mark.parametrize("arch", ["v1\x00", "a" * 5000, "two\nlines"])
+def test_arch_names_the_system_cannot_look_up_are_unknown(arch):
+    with pytest.raises(SpecError, match="unknown architecture") as error:
+        resolve_arch(arch)
+    assert "\n" not in str(error.value)

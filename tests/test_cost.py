@@ -104,3 +104,45 @@ def test_layer_table_columns_and_totals():
     assert totals.model_bytes == 4 * totals.params_keras
     # Peak activation at batch 1: the stem's input and output maps are the largest pair.
     assert totals.peak_activation_bytes == 4 * (96 * 96 * 3 + 48 * 48 * 16)
+
+
+# --- hostile inputs ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, message", [
+    (["--alpha", "nan"], "alpha (width multiplier) must be a number > 0"),
+    (["--alpha", "inf"], "got inf"),
+    (["--alpha", "1e300"], "<= 65536"),
+    (["--alpha", "5000"], "v1 at alpha 5000"),
+    (["--resolution", "100000"], "field 'resolution': expected an integer from 1 to 8192"),
+    (["--classes", "0"], "field 'num_classes'"),
+])
+def test_cost_command_refuses_non_finite_and_huge_numbers(capsys, argv, message):
+    from mnsearch.cli.main import main
+    assert main(["cost", "v1", *argv]) == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1
+
+
+def test_latency_refuses_a_model_beyond_the_memory_limit(monkeypatch):
+    """α = 200 would need ~1.4 TB of weights: refused from the cost model, nothing built."""
+    from mnsearch.nn import latency
+
+    huge = preset("v1", 200.0, 224)
+    needed = latency.memory_estimate(huge, 1)
+    assert needed > 3 * cost(huge).model_bytes > 10**12
+    monkeypatch.setattr(latency, "memory_limit", lambda: 64 << 30)
+    monkeypatch.setattr(latency, "build", lambda *args: pytest.fail("the model was built"))
+    with pytest.raises(latency.LatencyError, match=r"needs about 1,\d+\.\d GiB .*smaller alpha"):
+        latency.measure_latency(huge)
+    with pytest.raises(latency.LatencyError, match="batch 10000000"):
+        latency.measure_latency(preset("v1", 0.25, 32), batch_size=10_000_000)
+    small = preset("v1", 0.25, 32)
+    assert latency.memory_estimate(small, 8) < latency.memory_estimate(small, 16) < 64 << 20
+
+
+def test_memory_limit_is_a_fraction_of_physical_memory():
+    import os
+
+    from mnsearch.nn.latency import MEMORY_FRACTION, memory_limit
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert 0 < memory_limit() <= MEMORY_FRACTION * physical

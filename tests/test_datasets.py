@@ -388,3 +388,41 @@ def test_dataset_checks_its_arrays():
         Dataset("bad", images.astype(np.float32), labels, images, labels, ("a", "b"))
     with pytest.raises(DatasetError, match="test images are"):
         Dataset("bad", images, labels, np.zeros((4, 3, 3, 1), np.uint8), labels, ("a", "b"))
+
+
+# --- degenerate datasets: one class, empty splits -----------------------------------------
+
+def test_one_class_image_folder_is_refused_before_decoding(tmp_path, monkeypatch):
+    """It used to train and report 100% test accuracy: every prediction is the one class."""
+    root = _image_folder(tmp_path / "one", per_class=(8,))
+    from mnsearch.data import folders
+    monkeypatch.setattr(folders, "_load_images",
+                        lambda files: pytest.fail("images were decoded"))
+    with pytest.raises(DatasetError, match=r"1 class folder \(class_0\): classification needs "
+                                           r"at least 2 classes"):
+        load_dataset(f"folder:{root}")
+    _image_folder(tmp_path / "split" / "train", per_class=(4,))
+    _image_folder(tmp_path / "split" / "test", per_class=(2,))
+    with pytest.raises(DatasetError, match="at least 2 classes"):
+        load_dataset(f"folder:{tmp_path / 'split'}")
+
+
+def test_a_holdout_that_leaves_training_one_class_is_refused(tmp_path):
+    """Two classes of one image each: the 20% test holdout takes one, training keeps one."""
+    root = _image_folder(tmp_path / "tiny", per_class=(1, 1))
+    with pytest.raises(DatasetError, match="training images hold only class 'class_"):
+        load_dataset(f"folder:{root}")
+
+
+def test_datasets_need_two_classes_and_nonempty_splits():
+    images = np.zeros((4, 2, 2, 1), np.uint8)
+    labels = np.array([0, 1, 0, 1], np.int32)
+    with pytest.raises(DatasetError, match="has 1 class\\(es\\): classification needs at least 2"):
+        Dataset("one", images, labels * 0, images, labels * 0, ("a",))
+    with pytest.raises(DatasetError, match="has no test images"):
+        Dataset("empty", images, labels, images[:0], labels[:0], ("a", "b"))
+    with pytest.raises(DatasetError, match="has no training images"):
+        Dataset("empty", images[:0], labels[:0], images, labels, ("a", "b"))
+    with pytest.raises(DatasetError, match="training images hold only class 'b'"):
+        Dataset("skewed", images, labels * 0 + 1, images, labels, ("a", "b"))
+    assert Dataset("ok", images, labels, images[:1], labels[:1], ("a", "b")).num_classes == 2

@@ -218,3 +218,68 @@ def test_bad_exports_give_one_line_exit_2_and_write_nothing(swept, capsys, monke
     error = capsys.readouterr().err
     assert code == 2 and expected[case] in error and len(error.strip().splitlines()) == 1
     assert case == "exists" or _no_leftovers(root, out.name)
+
+
+# --- the card's "reproduce" command ---------------------------------------------------------
+
+def _card_train_command(card: str) -> list[str]:
+    """The words of the card's `mnsearch train spec.yaml --dataset …` line (comment dropped)."""
+    import shlex
+    line = next(line for line in card.splitlines()
+                if line.startswith("mnsearch train spec.yaml --dataset") and "--init" not in line)
+    return shlex.split(line, comments=True)
+
+
+def _parsed_config(words):
+    from mnsearch.cli.main import build_parser
+    from mnsearch.cli.train import _flag_values
+    from mnsearch.train.config import config_from_settings
+    args = build_parser().parse_args(words[1:])
+    return args, config_from_settings(_flag_values(args), args.set)
+
+
+def test_card_reproduces_the_recipe_and_the_resolution(tmp_path):
+    """Every field that differs from TrainConfig's defaults is in the command, as --set, and
+    the spec file trains at its own resolution (24 px), not the dataset's (28 px)."""
+    from dataclasses import asdict
+
+    from mnsearch.cli.train import _train_resolution
+    from mnsearch.export.card import model_card
+    from mnsearch.spec.io import resolve_arch, save_spec
+    from mnsearch.train.config import TrainConfig
+
+    config = TrainConfig(epochs=3, batch_size=128, learning_rate=0.003, warmup_epochs=0.3,
+                         subset=4000, augment=False, ema_decay=0.999, bn_momentum=None,
+                         schedule="step", compute_dtype="bfloat16", seed=7, weight_decay=0)
+    spec = preset("v1", 0.5, 24, num_classes=10, in_channels=1, stride_schedule="stem1")
+    trial = {"study": "s", "number": 3, "dataset": "folder:/data/my images"}
+    card = model_card(spec, trial, asdict(config), {}, "mnsearch export --study s")
+    words = _card_train_command(card)
+    assert "--set" in words and "epochs=10" not in " ".join(words)  # defaults left out
+    args, reproduced = _parsed_config(words)
+    assert reproduced == config and args.dataset == "folder:/data/my images"
+    save_spec(spec, tmp_path / "spec.yaml")
+    args.arch = str(tmp_path / "spec.yaml")
+    assert _train_resolution(args, 28) is None
+    trained = resolve_arch(args.arch, args.alpha, _train_resolution(args, 28), num_classes=10,
+                           in_channels=1, stride_schedule=args.stride_schedule)
+    assert trained == spec and trained.resolution == 24
+    args.arch = "v1"  # a preset still trains at the dataset's size by default
+    assert _train_resolution(args, 28) == 28
+    args.resolution = 20
+    assert _train_resolution(args, 28) == 20
+
+
+def test_exported_card_command_gives_the_trials_recorded_recipe(swept, tmp_path):
+    from mnsearch.search.record import TrialRecord
+    from mnsearch.train.config import TrainConfig
+
+    root, _, study = swept
+    number = _front_trial(study)
+    out = tmp_path / "card-only"
+    assert _export(swept, "--trial", str(number), "--out", str(out), "--formats",
+                   "spec,card") == 0
+    recorded = TrainConfig(**TrialRecord.of(study.trials[number]).recipe)
+    args, reproduced = _parsed_config(_card_train_command((out / "card.md").read_text()))
+    assert reproduced == recorded and recorded != TrainConfig()
+    assert args.dataset == study.user_attrs["dataset"]

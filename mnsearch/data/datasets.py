@@ -58,12 +58,29 @@ class Dataset:
             if len(labels) and (labels.min() < 0 or labels.max() >= len(self.class_names)):
                 raise DatasetError(f"dataset '{self.name}': {part} labels must lie in "
                                    f"0..{len(self.class_names) - 1} (one per class name)")
-        if len(self.train_labels) == 0:
-            raise DatasetError(f"dataset '{self.name}' has no training images")
+        self._check_classes()
         if self.test_images.shape[1:] != self.train_images.shape[1:]:
             raise DatasetError(f"dataset '{self.name}': test images are "
                                f"{self.test_images.shape[1:]} but train images "
                                f"{self.train_images.shape[1:]} (H, W, C): they must match")
+
+    def _check_classes(self) -> None:
+        """At least two classes, present in training, and images in both splits.
+
+        With one class every prediction is right: a run would report 100% test accuracy and
+        a sweep would rank networks on nothing. An empty split has no accuracy at all.
+        """
+        if len(self.class_names) < 2:
+            raise DatasetError(f"dataset '{self.name}' has {len(self.class_names)} class(es): "
+                               "classification needs at least 2 (add a folder per class)")
+        for part, labels in (("training", self.train_labels), ("test", self.test_labels)):
+            if len(labels) == 0:
+                raise DatasetError(f"dataset '{self.name}' has no {part} images: every split "
+                                   "needs some (add images, or let 20% be held out as test)")
+        if len(np.unique(self.train_labels)) < 2:
+            raise DatasetError(f"dataset '{self.name}': the training images hold only class "
+                               f"'{self.class_names[int(self.train_labels[0])]}': training "
+                               "needs images of at least 2 classes")
 
     @property
     def num_classes(self) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mnsearch.data import readers
+from mnsearch.data import folders, readers
 from mnsearch.data.datasets import SOURCE_FORMS, Dataset, DatasetError
 
 
@@ -21,5 +21,5 @@ def load_dataset(source: str, data_dir: str | Path | None = None, *,
     if separator and path and kind == "cifar10":
         return readers.read_cifar10(Path(path).expanduser())
     if separator and path and kind == "folder":
-        return readers.read_image_folder(Path(path).expanduser())
+        return folders.read_image_folder(Path(path).expanduser())
     raise DatasetError(f"unknown dataset '{source}': allowed are {SOURCE_FORMS}")

@@ -7,12 +7,15 @@ sweep accuracy and a full-training accuracy are different claims.
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
+from collections.abc import Mapping
 from typing import Any
 
 from mnsearch.cost import cost, layer_table
 from mnsearch.spec.arch import ArchSpec
 from mnsearch.spec.blocks import format_block
+from mnsearch.train.config import TrainConfig
 
 
 def model_card(spec: ArchSpec, trial: dict[str, Any], recipe: dict[str, Any] | None,
@@ -86,20 +89,48 @@ def _architecture_section(spec: ArchSpec) -> str:
 
 def _reproduce_section(trial: dict[str, Any], recipe: dict[str, Any] | None,
                        export_command: str) -> str:
-    train = ["mnsearch", "train", "spec.yaml", "--dataset", trial.get("dataset") or "DATASET"]
-    if recipe:
-        train += ["--epochs", str(recipe["epochs"]), "--batch-size", str(recipe["batch_size"]),
-                  "--optimizer", recipe["optimizer"], "--lr", f"{recipe['learning_rate']:g}",
-                  "--seed", str(recipe["seed"])]
-        if recipe.get("subset"):
-            train += ["--subset", str(recipe["subset"])]
+    dataset = trial.get("dataset") or "DATASET"
+    fine_tune = ["mnsearch", "train", "spec.yaml", "--dataset", dataset, "--init", ".",
+                 "--epochs", "100", "--out", "full-run"]
     return ("## Reproduce\n\n```sh\n"
             f"mnsearch cost spec.yaml --layers       # the cost above\n"
-            f"{shlex.join(train)}   # the sweep's training run\n"
-            "mnsearch train spec.yaml --init . --epochs 100 --out full-run   # fine-tune from "
-            "these weights\n"
+            f"{reproduce_command(trial.get('dataset'), recipe)}   # the sweep's training run\n"
+            f"{shlex.join(fine_tune)}   # fine-tune from these weights\n"
             f"{export_command}   # this export\n```\n\n"
             "In Python: `model = mnsearch.load(\"THIS_FOLDER\")` gives the model in eval mode.")
+
+
+def reproduce_command(dataset: str | None, recipe: Mapping[str, Any] | None) -> str:
+    """`mnsearch train spec.yaml` with the trial's dataset and its whole recipe.
+
+    Every TrainConfig field that differs from its default becomes `--set field=value`, so the
+    command trains with exactly the recorded recipe (warm-up, schedule, EMA, augmentation...)
+    and keeps doing so if a flag's default changes; spec.yaml carries the resolution.
+    """
+    words = ["mnsearch", "train", "spec.yaml", "--dataset", dataset or "DATASET"]
+    for name, text in recipe_settings(recipe or {}):
+        words += ["--set", f"{name}={text}"]
+    return shlex.join(words)
+
+
+def recipe_settings(recipe: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(field, text) of each recorded recipe field that differs from TrainConfig's default."""
+    settings = []
+    for field in dataclasses.fields(TrainConfig):
+        if field.name in recipe and recipe[field.name] != field.default:
+            settings.append((field.name, _setting_text(recipe[field.name])))
+    return settings
+
+
+def _setting_text(value: object) -> str:
+    """The text `--set` reads back as `value`: none, true/false, and floats by repr (exact)."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:

@@ -15,29 +15,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from mnsearch.cost import cost
-from mnsearch.errors import MnsearchError
-from mnsearch.search.record import OBJECTIVES, SEARCH_OBJECTIVES
+from mnsearch.search.record import OBJECTIVES
+from mnsearch.search.space_values import (
+    BLOCK_FAMILIES,
+    STAGE_KEYS,
+    SpaceError,
+    check_recipe,
+    checked_constraints,
+    checked_objectives,
+    checked_values,
+    is_number,
+    stage_number,
+)
 from mnsearch.spec.arch import ArchSpec
-from mnsearch.spec.blocks import ACTIVATIONS, STRIDE_SCHEDULES, SpecError
+from mnsearch.spec.blocks import SpecError
 from mnsearch.spec.families import PRESETS, preset
+from mnsearch.spec.io import read_data_file
+from mnsearch.spec.values import shown
+from mnsearch.train.config import recipe_fields
 
-BLOCK_FAMILIES = {"v1": "v1", "v2": "v2", "v3": "v3-small", "v3-large": "v3-large",
-                  "v3-small": "v3-small"}
-STAGE_KEYS = ("kernel", "expansion", "se", "activation", "repeats")
+__all__ = ["BLOCK_FAMILIES", "STAGE_KEYS", "SAMPLERS", "SearchSpace", "SpaceError", "build_spec",
+           "check_satisfiable", "load_space", "parse_space", "violated_constraints"]
+
 SAMPLERS = ("grid", "nsga2", "tpe", "random", "gp")
 _TOP_KEYS = ("name", "description", "base", "dataset", "recipe", "dimensions", "objectives",
              "constraints", "sampler")
 _DIMENSION_KEYS = ("alpha", "resolution", "rho", "stride_schedule", "block", "stages")
-_RECIPE_KEYS = ("epochs", "subset", "batch_size", "optimizer", "lr", "weight_decay",
-                "warmup_epochs", "label_smoothing", "augment", "seed")
+# Every TrainConfig field (`lr` is the short name of learning_rate), so the main job's recipe
+# and `mnsearch train --set` speak the same language.
+_RECIPE_KEYS = ("lr", *(name for name in recipe_fields() if name != "learning_rate"))
 _CONSTRAINT_KEYS = ("max_madds", "max_params", "max_latency_ms")
-
-
-class SpaceError(MnsearchError):
-    """A search-space file is invalid."""
 
 
 @dataclass(frozen=True)
@@ -74,13 +82,7 @@ class SearchSpace:
 def load_space(path: str | Path) -> SearchSpace:
     """Read and validate a space file; one actionable error per problem."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise SpaceError(f"{path}: cannot read search space ({error.strerror})") from None
-    except yaml.YAMLError as error:
-        raise SpaceError(f"{path}: not valid YAML: {str(error).splitlines()[0]}") from None
-    return parse_space(data, str(path))
+    return parse_space(read_data_file(path, "search space", SpaceError), str(path))
 
 
 def parse_space(data: Any, source: str = "space") -> SearchSpace:
@@ -89,27 +91,33 @@ def parse_space(data: Any, source: str = "space") -> SearchSpace:
         raise SpaceError(f"{source}: a search space must be a mapping of keys")
     _check_keys(data, _TOP_KEYS, source, "")
     base = data.get("base", "v1")
-    if base not in PRESETS:
-        raise SpaceError(f"{source}: key 'base': unknown preset '{base}' "
+    if not isinstance(base, str) or base not in PRESETS:
+        raise SpaceError(f"{source}: key 'base': unknown preset {shown(base)} "
                          f"(allowed: {', '.join(PRESETS)})")
     recipe = data.get("recipe") or {}
     _check_keys(recipe, _RECIPE_KEYS, source, "recipe.")
+    check_recipe(recipe, source)
     choices = _parse_dimensions(data.get("dimensions") or {}, source)
-    objectives = tuple(data.get("objectives") or ("accuracy", "madds"))
-    for objective in objectives:
-        if objective not in SEARCH_OBJECTIVES:
-            raise SpaceError(f"{source}: key 'objectives': unknown objective '{objective}' "
-                             f"(allowed: {', '.join(SEARCH_OBJECTIVES)})")
+    _check_stage_numbers(choices, base, source)
+    objectives = checked_objectives(data.get("objectives"), source)
     constraints = data.get("constraints") or {}
     _check_keys(constraints, _CONSTRAINT_KEYS, source, "constraints.")
-    sampler = str(data.get("sampler", "nsga2"))
-    if sampler not in SAMPLERS:
-        raise SpaceError(f"{source}: key 'sampler': unknown sampler '{sampler}' "
+    sampler = data.get("sampler", "nsga2")
+    if not isinstance(sampler, str) or sampler not in SAMPLERS:
+        raise SpaceError(f"{source}: key 'sampler': unknown sampler {shown(sampler)} "
                          f"(allowed: {', '.join(SAMPLERS)})")
-    return SearchSpace(str(data.get("name", Path(source).stem)), source, base,
-                       str(data.get("dataset", "fashion-mnist")), dict(recipe), choices,
-                       objectives, {k: float(v) for k, v in constraints.items()},
-                       sampler, str(data.get("description", "")))
+    return SearchSpace(_text(data, "name", Path(source).stem, source), source, base,
+                       _text(data, "dataset", "fashion-mnist", source), dict(recipe), choices,
+                       objectives, checked_constraints(constraints, source), sampler,
+                       _text(data, "description", "", source))
+
+
+def _text(data: dict[Any, Any], key: str, default: str, source: str) -> str:
+    """A text field; YAML may read a name such as 2024 as a number, which is kept as text."""
+    value = data.get(key, default)
+    if not isinstance(value, str) and not is_number(value):
+        raise SpaceError(f"{source}: key '{key}': expected text, got {shown(value)}")
+    return str(value)
 
 
 def _parse_dimensions(dimensions: Any, source: str) -> dict[str, list[Any]]:
@@ -120,20 +128,8 @@ def _parse_dimensions(dimensions: Any, source: str) -> dict[str, list[Any]]:
     for key, value in dimensions.items():
         if key == "stages":
             choices.update(_parse_stages(value, source))
-            continue
-        values = _as_choice_list(value, f"dimensions.{key}", source)
-        allowed = {"stride_schedule": tuple(STRIDE_SCHEDULES), "block": tuple(BLOCK_FAMILIES)}
-        for item in values:
-            if key in allowed and item not in allowed[key]:
-                raise SpaceError(f"{source}: key 'dimensions.{key}': unknown value '{item}' "
-                                 f"(allowed: {', '.join(allowed[key])})")
-            if key in ("alpha", "rho") and (not isinstance(item, int | float) or item <= 0):
-                raise SpaceError(f"{source}: key 'dimensions.{key}': {item!r} must be a "
-                                 "number > 0")
-            if key == "resolution" and (not isinstance(item, int) or item < 1):
-                raise SpaceError(f"{source}: key 'dimensions.resolution': {item!r} must be a "
-                                 "positive integer (pixels)")
-        choices[key] = values
+        else:
+            choices[key] = checked_values(key, value, f"dimensions.{key}", source)
     return choices
 
 
@@ -143,59 +139,45 @@ def _parse_stages(stages: Any, source: str) -> dict[str, list[Any]]:
         raise SpaceError(f"{source}: key 'dimensions.stages' must be a mapping")
     choices: dict[str, list[Any]] = {}
     for key, value in stages.items():
-        if key in STAGE_KEYS:
-            choices[f"stage_all_{key}"] = _stage_values(key, value, f"stages.{key}", source)
-        elif isinstance(value, dict) and str(key).isdigit():
+        number = stage_number(key)
+        where = f"dimensions.stages.{key}"
+        if isinstance(key, str) and key in STAGE_KEYS:
+            choices[f"stage_all_{key}"] = checked_values(key, value, where, source)
+        elif number is not None and isinstance(value, dict):
+            if any(name.startswith(f"stage{number}_") for name in choices):
+                raise SpaceError(f"{source}: key '{where}': stage {number} is given twice")
             for inner, values in value.items():
-                if inner not in STAGE_KEYS:
-                    raise SpaceError(f"{source}: key 'dimensions.stages.{key}.{inner}': unknown "
+                if not isinstance(inner, str) or inner not in STAGE_KEYS:
+                    raise SpaceError(f"{source}: key '{where}.{shown(inner)}': unknown "
                                      f"(allowed: {', '.join(STAGE_KEYS)})")
-                choices[f"stage{key}_{inner}"] = _stage_values(
-                    inner, values, f"stages.{key}.{inner}", source)
+                choices[f"stage{number}_{inner}"] = checked_values(
+                    inner, values, f"{where}.{inner}", source)
         else:
-            raise SpaceError(f"{source}: key 'dimensions.stages.{key}': expected one of "
+            raise SpaceError(f"{source}: key {shown(where)}: expected one of "
                              f"{', '.join(STAGE_KEYS)} or a stage number with those keys")
     return choices
 
 
-def _stage_values(key: str, value: Any, where: str, source: str) -> list[Any]:
-    values = _as_choice_list(value, f"dimensions.{where}", source)
-    checks = {"kernel": lambda v: isinstance(v, int) and v % 2 == 1 and v > 0,
-              "expansion": lambda v: isinstance(v, int | float) and v > 0,
-              "se": lambda v: isinstance(v, int | float) and 0 <= v <= 1,
-              "activation": lambda v: v in ACTIVATIONS,
-              "repeats": lambda v: isinstance(v, int) and v >= 1}
-    allowed = {"kernel": "odd positive integers", "expansion": "numbers > 0",
-               "se": "ratios in [0, 1]", "activation": ", ".join(ACTIVATIONS),
-               "repeats": "integers >= 1"}
-    for item in values:
-        if not checks[key](item):
-            raise SpaceError(f"{source}: key 'dimensions.{where}': {item!r} is not allowed "
-                             f"(allowed: {allowed[key]})")
-    return values
-
-
-def _as_choice_list(value: Any, key: str, source: str) -> list[Any]:
-    if isinstance(value, dict) and set(value) <= {"low", "high", "step"}:
-        low, high, step = value.get("low"), value.get("high"), value.get("step")
-        if low is None or high is None or step is None or step <= 0 or high < low:
-            raise SpaceError(f"{source}: key '{key}': a range needs low <= high and step > 0")
-        count = int(round((high - low) / step)) + 1
-        value = [round(low + index * step, 10) for index in range(count)]
-    if not isinstance(value, list):
-        value = [value]
-    if not value:
-        raise SpaceError(f"{source}: key '{key}': the choice list is empty (give at least one "
-                         "value)")
-    return value
+def _check_stage_numbers(choices: dict[str, list[Any]], base: str, source: str) -> None:
+    """Refuse a per-stage choice for a stage no family of the space has: it would silently
+    change nothing (V1 and V3-Small have 5 searchable stages, V3-Large 6, V2 7)."""
+    families = [BLOCK_FAMILIES[block] for block in choices.get("block", [])] or [base]
+    counts = [sum(stage[0].block_type != "cn" for stage in preset(family).stages)
+              for family in families]
+    for name in choices:
+        number = name.removeprefix("stage").split("_")[0]
+        if name.startswith("stage") and number.isdigit() and int(number) >= max(counts):
+            raise SpaceError(f"{source}: key 'dimensions.stages.{number}': no such stage "
+                             f"(stages 0-{max(counts) - 1} of {', '.join(families)} "
+                             "can be searched)")
 
 
 def _check_keys(mapping: Any, allowed: tuple[str, ...], source: str, prefix: str) -> None:
     if not isinstance(mapping, dict):
         raise SpaceError(f"{source}: key '{prefix.rstrip('.')}' must be a mapping")
     for key in mapping:
-        if key not in allowed:
-            raise SpaceError(f"{source}: unknown key '{prefix}{key}' "
+        if not isinstance(key, str) or key not in allowed:
+            raise SpaceError(f"{source}: unknown key {shown(prefix + str(key))} "
                              f"(allowed: {', '.join(prefix + name for name in allowed)})")
 
 

@@ -20,11 +20,26 @@ from mnsearch.spec.blocks import (
     BlockSpec,
     HeadSpec,
     SpecError,
-    check_choice,
     format_block,
     parse_block,
 )
 from mnsearch.spec.plan import layer_plan
+from mnsearch.spec.values import (
+    MAX_BLOCKS,
+    MAX_RESOLUTION,
+    MAX_WIDTH,
+    check_choice,
+    checked_int,
+    checked_number,
+    checked_text,
+    shown,
+    store,
+)
+
+# The integer fields and their upper limits (see `mnsearch.spec.values`), and the float fields.
+_INT_FIELDS = {"resolution": MAX_RESOLUTION, "base_resolution": MAX_RESOLUTION,
+               "in_channels": MAX_WIDTH, "num_classes": MAX_WIDTH, "channel_divisor": 1024}
+_NUMBER_FIELDS = ("alpha", "bn_momentum", "bn_epsilon", "input_scale", "input_offset")
 
 
 @dataclass(frozen=True)
@@ -56,16 +71,13 @@ class ArchSpec:
     input_offset: float = 0.0
 
     def __post_init__(self) -> None:
+        _check_scalars(self)
         check_choice("stride_schedule", self.stride_schedule, tuple(STRIDE_SCHEDULES))
         check_choice("padding", self.padding, PADDINGS)
         check_choice("se_gate", self.se_gate, SE_GATES)
+        _check_parts(self)
         if self.stem.block_type != "cn":
             raise SpecError(f"the stem must be a 'cn' block, got '{self.stem.block_type}'")
-        if not self.stages or not all(self.stages):
-            raise SpecError("a spec needs at least one stage, and every stage at least one block")
-        for name in ("resolution", "in_channels", "num_classes", "channel_divisor"):
-            if getattr(self, name) < 1:
-                raise SpecError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if self.alpha <= 0:
             raise SpecError(f"alpha (width multiplier) must be > 0, got {self.alpha}")
         if not 0.0 < self.bn_momentum < 1.0 or self.bn_epsilon <= 0:
@@ -85,6 +97,35 @@ class ArchSpec:
     def replace(self, **changes: Unpack[SpecChanges]) -> ArchSpec:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
+
+
+def _check_scalars(spec: ArchSpec) -> None:
+    """Type-check the scalar fields (a float resolution or a NaN alpha never gets further)."""
+    for name in ("name", "family"):
+        checked_text(name, getattr(spec, name))
+    for name, high in _INT_FIELDS.items():
+        store(spec, name, checked_int(name, getattr(spec, name), 1, high))
+    for name in _NUMBER_FIELDS:
+        store(spec, name, checked_number(name, getattr(spec, name)))
+
+
+def _check_parts(spec: ArchSpec) -> None:
+    """Stem, stages and head of the right classes; stages stored as tuples of tuples.
+
+    Callers may hand in lists (`spec.replace(stages=[...])`); tuples keep the spec hashable.
+    """
+    if not isinstance(spec.stem, BlockSpec) or not isinstance(spec.head, HeadSpec):
+        raise SpecError(f"the stem must be a BlockSpec and the head a HeadSpec, got "
+                        f"{shown(spec.stem)} and {shown(spec.head)}")
+    stages = tuple(tuple(stage) for stage in spec.stages)
+    if not stages or not all(stages):
+        raise SpecError("a spec needs at least one stage, and every stage at least one block")
+    if not all(isinstance(block, BlockSpec) for stage in stages for block in stage):
+        raise SpecError("every block of every stage must be a BlockSpec")
+    if sum(len(stage) for stage in stages) > MAX_BLOCKS:
+        raise SpecError(f"a spec has at most {MAX_BLOCKS} blocks, got "
+                        f"{sum(len(stage) for stage in stages)}")
+    store(spec, "stages", stages)
 
 
 class SpecChanges(TypedDict, total=False):
@@ -132,25 +173,38 @@ def spec_from_dict(data: object, source: str = "spec") -> ArchSpec:
     if not isinstance(data, Mapping):
         raise SpecError(f"{source}: a spec must be a mapping of fields, got {type(data).__name__}")
     allowed = (*_SCALAR_FIELDS, "stem", "stages", "head")
-    unknown = sorted(set(data) - set(allowed))
+    unknown = sorted((key for key in data if key not in allowed), key=str)
     if unknown:
-        raise SpecError(f"{source}: unknown field '{unknown[0]}' (allowed: {', '.join(allowed)})")
+        raise SpecError(f"{source}: unknown field {shown(unknown[0])} "
+                        f"(allowed: {', '.join(allowed)})")
     required = ("name", "family", "resolution", "stem", "stages")
     missing = [name for name in required if name not in data]
     if missing:
         raise SpecError(f"{source}: missing field '{missing[0]}' (required: {', '.join(required)})")
+    fields = {name: data[name] for name in _SCALAR_FIELDS if name in data}
     try:
-        fields = {name: data[name] for name in _SCALAR_FIELDS if name in data}
-        stages = data["stages"]
-        if not isinstance(stages, list) or not all(isinstance(s, list) for s in stages):
-            raise SpecError("field 'stages' must be a list of lists of block strings")
-        head = data.get("head", {})
-        if not isinstance(head, Mapping) or set(head) - {"channels", "activation", "dropout"}:
-            raise SpecError("field 'head' must be a mapping with channels, activation, dropout")
-        return ArchSpec(stem=parse_block(data["stem"]),
-                        stages=tuple(tuple(parse_block(b) for b in stage) for stage in stages),
-                        head=HeadSpec(**head), **fields)
+        return ArchSpec(stem=_parsed_block("stem", data["stem"]),
+                        stages=_parsed_stages(data["stages"]),
+                        head=_parsed_head(data.get("head", {})), **fields)
     except SpecError as error:
         raise SpecError(f"{source}: {error}") from None
-    except TypeError as error:
-        raise SpecError(f"{source}: {error}") from None
+
+
+def _parsed_block(field: str, text: object) -> BlockSpec:
+    if not isinstance(text, str):
+        raise SpecError(f"field '{field}': expected a block string, got {shown(text)}")
+    return parse_block(text)
+
+
+def _parsed_stages(stages: object) -> tuple[tuple[BlockSpec, ...], ...]:
+    if not isinstance(stages, list) or not all(isinstance(stage, list) for stage in stages):
+        raise SpecError("field 'stages' must be a list of lists of block strings")
+    if sum(len(stage) for stage in stages) > MAX_BLOCKS:  # before parsing them all
+        raise SpecError(f"field 'stages': a spec has at most {MAX_BLOCKS} blocks")
+    return tuple(tuple(_parsed_block("stages", text) for text in stage) for stage in stages)
+
+
+def _parsed_head(head: object) -> HeadSpec:
+    if not isinstance(head, Mapping) or set(head) - {"channels", "activation", "dropout"}:
+        raise SpecError("field 'head' must be a mapping with channels, activation, dropout")
+    return HeadSpec(**head)

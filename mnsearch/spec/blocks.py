@@ -17,11 +17,23 @@ Example: ``ir_k5_s2_e6_c40_se0.25_hswish``. References: MobileNet V1 (arXiv 1704
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TypedDict
 
-from mnsearch.errors import MnsearchError
+from mnsearch.spec.values import (
+    MAX_EXPANSION,
+    MAX_KERNEL,
+    MAX_WIDTH,
+    check_choice,
+    checked_int,
+    checked_number,
+    shown,
+    store,
+)
+from mnsearch.spec.values import SpecError as SpecError  # the spec layer's error, as before
 
 BLOCK_TYPES = ("cn", "ds", "ir")
 ACTIVATIONS = ("relu", "relu6", "hswish", "identity")
@@ -34,9 +46,11 @@ SE_GATES = ("hard_sigmoid", "sigmoid")
 # ../shared/reference/measured.md) for spatial detail.
 STRIDE_SCHEDULES: dict[str, int] = {"paper": 0, "stem1": 1, "cifar": 2}
 
-
-class SpecError(MnsearchError):
-    """A spec, block string or spec file is invalid; the message names the field and the fix."""
+# Numbers in block strings: ASCII digits only (`int` would also take '٣' and ' 3'), a decimal
+# with an optional exponent (as `repr` writes small ratios: 1e-05), or a fraction p/q.
+_INTEGER = re.compile(r"[0-9]+")
+_DECIMAL = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]{1,3})?")
+_FRACTION = re.compile(r"[0-9]{1,9}/[0-9]{1,9}")
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:
@@ -67,16 +81,20 @@ class BlockSpec:
     def __post_init__(self) -> None:
         check_choice("block type", self.block_type, BLOCK_TYPES)
         check_choice("activation", self.activation, ACTIVATIONS)
-        for name in ("kernel_size", "stride", "out_channels"):
-            if getattr(self, name) < 1:
-                value = getattr(self, name)
-                raise SpecError(f"block {name} must be a positive integer, got {value}")
+        store(self, "kernel_size", checked_int("kernel_size", self.kernel_size, 1, MAX_KERNEL))
+        store(self, "stride", checked_int("stride", self.stride))
+        store(self, "out_channels", checked_int("out_channels", self.out_channels))
+        store(self, "expansion", checked_number("expansion", self.expansion))
+        store(self, "se_ratio", checked_number("se_ratio", self.se_ratio))
+        if not isinstance(self.skip, bool):
+            raise SpecError(f"field 'skip': expected true or false, got {shown(self.skip)}")
         if self.kernel_size % 2 == 0:
             raise SpecError(f"block kernel_size must be odd, got {self.kernel_size}")
         if self.stride not in (1, 2):
             raise SpecError(f"block stride must be 1 or 2, got {self.stride}")
-        if self.expansion <= 0:
-            raise SpecError(f"block expansion must be > 0, got {self.expansion}")
+        if not 0 < self.expansion <= MAX_EXPANSION:
+            raise SpecError(f"block expansion must be > 0 and <= {MAX_EXPANSION:g}, "
+                            f"got {self.expansion}")
         if self.block_type != "ir" and self.expansion != 1.0:
             raise SpecError(f"expansion applies to 'ir' blocks only, got it on '{self.block_type}'")
         if not 0.0 <= self.se_ratio <= 1.0:
@@ -95,8 +113,8 @@ class HeadSpec:
 
     def __post_init__(self) -> None:
         check_choice("head activation", self.activation, ACTIVATIONS)
-        if self.channels < 0:
-            raise SpecError(f"head channels must be >= 0 (0 = no head conv), got {self.channels}")
+        store(self, "channels", checked_int("head.channels", self.channels, 0, MAX_WIDTH))
+        store(self, "dropout", checked_number("head.dropout", self.dropout))
         if not 0.0 <= self.dropout < 1.0:
             raise SpecError(f"head dropout must be in [0, 1), got {self.dropout}")
 
@@ -113,14 +131,18 @@ def format_number(value: float) -> str:
 
 
 def parse_number(text: str, token: str) -> float:
-    """Parse a decimal or ``p/q`` fraction from a block-string token."""
-    try:
-        if "/" in text:
-            numerator, denominator = text.split("/")
+    """Parse a decimal or ``p/q`` fraction from a block-string token (finite numbers only).
+
+    `float` alone would also accept 'nan', 'inf' and '1e999', which no comparison refuses.
+    """
+    if _FRACTION.fullmatch(text):
+        numerator, denominator = text.split("/")
+        if int(denominator):
             return float(Fraction(int(numerator), int(denominator)))
+    elif _DECIMAL.fullmatch(text) and math.isfinite(float(text)):
         return float(text)
-    except (ValueError, ZeroDivisionError):
-        raise SpecError(f"token '{token}': '{text}' is not a number") from None
+    raise SpecError(f"token {shown(token)}: {shown(text)} is not a number "
+                    "(a finite decimal or a fraction p/q)")
 
 
 def format_block(block: BlockSpec) -> str:
@@ -152,28 +174,27 @@ class _BlockFields(TypedDict, total=False):
 def parse_block(text: str) -> BlockSpec:
     """Parse a block string such as ``ir_k3_s2_e6_c24_relu6`` (grammar in the module docstring)."""
     if not isinstance(text, str) or not text:
-        raise SpecError(f"a block string must be a non-empty string, got {text!r}")
+        raise SpecError(f"a block string must be a non-empty string, got {shown(text)}")
     block_type, *tokens = text.split("_")
     if block_type not in BLOCK_TYPES:
-        raise SpecError(
-            f"block '{text}': unknown block type '{block_type}' (allowed: {', '.join(BLOCK_TYPES)})"
-        )
+        raise SpecError(f"block {shown(text)}: unknown block type {shown(block_type)} "
+                        f"(allowed: {', '.join(BLOCK_TYPES)})")
     fields: _BlockFields = {}
     for token in tokens:
         parsed = _parse_token(token, text)
         name = next(iter(parsed))
         if name in fields:
-            raise SpecError(f"block '{text}': '{name}' is given twice")
+            raise SpecError(f"block {shown(text)}: '{name}' is given twice")
         fields.update(parsed)
     missing = [key for key in ("kernel_size", "stride", "out_channels") if key not in fields]
     if missing:
         letters = {"kernel_size": "k<int>", "stride": "s<int>", "out_channels": "c<int>"}
         needed = ", ".join(letters[key] for key in missing)
-        raise SpecError(f"block '{text}': missing {needed}")
+        raise SpecError(f"block {shown(text)}: missing {needed}")
     try:
         return BlockSpec(block_type, **fields)
     except SpecError as error:
-        raise SpecError(f"block '{text}': {error}") from None
+        raise SpecError(f"block {shown(text)}: {error}") from None
 
 
 def _parse_token(token: str, text: str) -> _BlockFields:
@@ -188,17 +209,14 @@ def _parse_token(token: str, text: str) -> _BlockFields:
                 return {"se_ratio": parse_number(value, token)}
             if prefix == "e":
                 return {"expansion": parse_number(value, token)}
-            if not value.isdecimal():
+            if not _INTEGER.fullmatch(value):
                 continue
+            if len(value) > 9:  # beyond every limit; and int() refuses 4,300 digits
+                raise SpecError(f"block {shown(text)}: token {shown(token)} is too large")
             if prefix == "k":
                 return {"kernel_size": int(value)}
             if prefix == "s":
                 return {"stride": int(value)}
             return {"out_channels": int(value)}
     allowed = "k<int>, s<int>, e<num>, c<int>, se<num>, " + ", ".join(ACTIVATIONS) + ", noskip"
-    raise SpecError(f"block '{text}': unknown token '{token}' (allowed: {allowed})")
-
-
-def check_choice(what: str, value: object, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise SpecError(f"unknown {what} '{value}' (allowed: {', '.join(allowed)})")
+    raise SpecError(f"block {shown(text)}: unknown token {shown(token)} (allowed: {allowed})")

@@ -11,12 +11,14 @@ Keras' parameter counts. Where that code differs from a paper's text, the commen
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Callable
 from typing import Protocol, TypedDict, Unpack
 
 from mnsearch.spec.arch import ArchSpec
 from mnsearch.spec.blocks import BlockSpec, HeadSpec, SpecError, make_divisible, parse_block
+from mnsearch.spec.values import MAX_RESOLUTION, MAX_WIDTH, checked_int, checked_number, shown
 
 Stages = tuple[tuple[BlockSpec, ...], ...]
 
@@ -51,6 +53,10 @@ class Preset(Protocol):
 
 
 _OPTIONS = tuple(PresetOptions.__annotations__)
+
+# Every family's narrowest layer (16 channels) times this is MAX_WIDTH: a larger α gives no
+# network a spec can hold, so it is refused by name instead of by the first too-wide layer.
+MAX_ALPHA = MAX_WIDTH / 16
 
 
 def _table(stem: str, *stages: tuple[str, ...]) -> tuple[BlockSpec, Stages]:
@@ -200,18 +206,37 @@ def preset(name: str, alpha: float = 1.0, resolution: int = 224,
     Options: num_classes, in_channels, stride_schedule, padding, input_scale, input_offset,
     dropout.
     """
-    if name not in PRESETS:
-        raise SpecError(f"unknown preset '{name}' (allowed: {', '.join(PRESETS)})")
-    return PRESETS[name](alpha, resolution, **options)
+    if not isinstance(name, str) or name not in PRESETS:
+        raise SpecError(f"unknown preset {shown(name)} (allowed: {', '.join(PRESETS)})")
+    try:
+        return PRESETS[name](alpha, resolution, **options)
+    except _TooWide as error:
+        raise SpecError(f"{name} at alpha {alpha:g}: {error}: use a smaller alpha") from None
 
 
 def _check_alpha(alpha: float) -> None:
-    if not isinstance(alpha, int | float) or alpha <= 0:
-        raise SpecError(f"alpha (width multiplier) must be a number > 0, got {alpha!r}")
+    """α must be a finite number in (0, MAX_ALPHA]: NaN and infinity have no integer widths."""
+    try:
+        value = checked_number("alpha", alpha)
+    except SpecError:
+        value = math.nan
+    if not 0 < value <= MAX_ALPHA:
+        raise SpecError(f"alpha (width multiplier) must be a number > 0 and <= {MAX_ALPHA:g}, "
+                        f"got {shown(alpha)}")
+
+
+class _TooWide(SpecError):
+    """A width rule gave a layer more than MAX_WIDTH channels (`preset` names the alpha)."""
 
 
 def _widened(block: BlockSpec, width: int) -> BlockSpec:
-    return dataclasses.replace(block, out_channels=width)
+    return dataclasses.replace(block, out_channels=_limited(width))
+
+
+def _limited(width: int) -> int:
+    if width > MAX_WIDTH:
+        raise _TooWide(f"a layer of {width:,} channels, more than the limit of {MAX_WIDTH:,}")
+    return width
 
 
 def _scaled(stages: Stages, rule: Callable[[int], int]) -> Stages:
@@ -226,7 +251,7 @@ def _unless_wider(width: int, alpha: float) -> int:
     The V2 paper (section 6.1) keeps the very last layer wide for multipliers below one because
     that improves small models; Keras' V3 does the same with its head conv.
     """
-    return make_divisible(width * alpha) if alpha > 1.0 else width
+    return _limited(make_divisible(width * alpha)) if alpha > 1.0 else width
 
 
 def _minimalistic(block: BlockSpec) -> BlockSpec:
@@ -250,8 +275,7 @@ def _finish(name: str, family: str, alpha: float, resolution: int, stem: BlockSp
         raise SpecError(f"unknown preset option '{unknown[0]}' (allowed: {', '.join(_OPTIONS)})")
     if "dropout" in options:
         head = HeadSpec(head.channels, head.activation, options.pop("dropout"))
-    if not isinstance(resolution, int) or resolution < 1:
-        raise SpecError(f"resolution must be a positive integer (pixels), got {resolution!r}")
+    checked_int("resolution", resolution, 1, MAX_RESOLUTION)
     fields: SpecOptions = options  # dropout popped: what is left are ArchSpec fields
     return ArchSpec(name=name, family=family, resolution=resolution, stem=stem, stages=stages,
                     head=head, alpha=float(alpha), bn_epsilon=1e-3,

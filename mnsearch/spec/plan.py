@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mnsearch.spec.blocks import STRIDE_SCHEDULES, BlockSpec, SpecError, make_divisible
+from mnsearch.spec.values import MAX_RESOLUTION, MAX_WIDTH
 
 if TYPE_CHECKING:  # specs validate themselves with the plan; the plan only reads them
     from mnsearch.spec.arch import ArchSpec
@@ -83,6 +84,9 @@ def layer_plan(spec: ArchSpec) -> tuple[int, int, tuple[PlannedBlock, ...]]:
     for index, (block, stride) in enumerate(zip(spec.blocks, block_strides, strict=True)):
         out_size = _checked_output(spec, f"block {index}", block, stride, size)
         expanded = _expanded_channels(spec, block, channels)
+        if expanded > MAX_WIDTH:
+            raise SpecError(f"block {index}: expands to {expanded:,} channels, more than the "
+                            f"limit of {MAX_WIDTH:,}: lower its expansion or width")
         se_channels = make_divisible(expanded * block.se_ratio, spec.channel_divisor) \
             if block.se_ratio else 0
         residual = (block.skip and block.block_type != "cn" and stride == 1
@@ -130,7 +134,7 @@ def minimum_resolution(spec: ArchSpec) -> int:
     """Smallest input size at which every strided layer still sees at least 2 pixels."""
     blocks = (spec.stem, *spec.blocks)
     strides = effective_strides(spec)
-    for resolution in range(1, 8193):
+    for resolution in range(1, MAX_RESOLUTION + 1):
         size = resolution
         for block, stride in zip(blocks, strides, strict=True):
             if stride > 1 and size < 2:
@@ -139,4 +143,4 @@ def minimum_resolution(spec: ArchSpec) -> int:
             size = output_size(spec.padding, block.kernel_size, stride, size, depthwise)
         else:
             return resolution
-    raise SpecError("no resolution up to 8192 fits this stride schedule")
+    raise SpecError(f"no resolution up to {MAX_RESOLUTION} fits this stride schedule")
