@@ -43,11 +43,18 @@ class HostInit:
     """
 
     def __init__(self, rngs: nnx.Rngs):
-        # Seeded by the model's params stream: the raw bits of its next key.
-        self.generator = np.random.default_rng(np.asarray(jax.random.key_data(rngs.params())))
+        # Seeded by the model's params stream: the raw bits of its next key. Under a trace
+        # (nnx.eval_shape, a jitted constructor) there are no bits to read: JAX draws instead.
+        self.key = rngs.params()
+        bits = jax.random.key_data(self.key)
+        self.generator = None if isinstance(bits, jax.core.Tracer) else \
+            np.random.default_rng(np.asarray(bits))
+        self.draws = 0
 
     def conv(self, shape: tuple[int, ...], fan_out: int) -> jax.Array:
         standard_deviation = np.sqrt(2.0 / fan_out)
+        if self.generator is None:
+            return jax.random.normal(self._next_key(), shape) * standard_deviation
         # float32 on the host: a float64 array would compile a conversion per shape on device
         return jnp.asarray(self.generator.normal(0.0, standard_deviation, shape)
                            .astype(np.float32))
@@ -56,7 +63,13 @@ class HostInit:
               ) -> jax.Array:
         """A Flax initializer (the key is unused: the host generator decides)."""
         limit = np.sqrt(3.0 / shape[0])
+        if self.generator is None:
+            return jax.random.uniform(self._next_key(), shape, dtype, -limit, limit)
         return jnp.asarray(self.generator.uniform(-limit, limit, shape).astype(dtype))
+
+    def _next_key(self) -> jax.Array:
+        self.draws += 1
+        return jax.random.fold_in(self.key, self.draws)
 
 
 class ConvBN(nnx.Module):
