@@ -8,6 +8,7 @@ with the field named in any error.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -74,6 +75,23 @@ class TrainConfig:
         if self.compute_dtype not in COMPUTE_DTYPES:
             raise TrainingError(f"unknown compute_dtype '{self.compute_dtype}' "
                                 f"(allowed: {', '.join(COMPUTE_DTYPES)})")
+        self._check_ranges()
+
+    def _check_ranges(self) -> None:
+        """Finite numbers in range: a NaN learning rate would train to NaN after compiling."""
+        for name in ("learning_rate", "weight_decay", "momentum", "warmup_epochs",
+                     "validation_fraction"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) \
+                    or not math.isfinite(value):
+                raise TrainingError(f"{name} must be a finite number, got {value!r}")
+        if self.weight_decay < 0 or self.warmup_epochs < 0 or not 0 <= self.momentum < 1:
+            raise TrainingError("weight_decay and warmup_epochs must be >= 0, momentum in [0, 1)")
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise TrainingError(f"validation_fraction must be in (0, 1), got "
+                                f"{self.validation_fraction!r}")
+        if not 0 <= self.seed < 2**32 or self.crop_padding < 0:
+            raise TrainingError("seed must be in 0 .. 2**32 - 1 and crop_padding >= 0")
 
 
 def recipe_fields() -> dict[str, str]:

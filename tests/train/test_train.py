@@ -264,3 +264,11 @@ def test_released_programs_give_their_memory_maps_back():
         assert train_and_evaluate(spec, _toy_dataset(), config).status == "completed"
         mnsearch.train.loop.release_compiled_programs()
     assert maps() - before < 300
+
+
+@pytest.mark.parametrize("changes", [{"learning_rate": float("nan")}, {"weight_decay": -1.0},
+                                     {"validation_fraction": 1.5}, {"seed": -1},
+                                     {"warmup_epochs": float("inf")}, {"momentum": 1.0}])
+def test_recipes_with_non_finite_or_out_of_range_numbers_are_refused(changes):
+    with pytest.raises(TrainingError):
+        TrainConfig(**changes)
