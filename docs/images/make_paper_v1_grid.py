@@ -1,7 +1,8 @@
 """Draw docs/images/paper-v1-grid.png from the committed sweep (no training, no network).
 
-The V1 paper's Figure 4 for the main job's grid (16 models, α × ρ, 3 epochs on 4,000
-Fashion-MNIST images, every trial at full budget): experiments/results/paper_v1_grid-full-budget.
+The V1 paper's Figure 4 for the main job's grid (16 models, α × ρ, one epoch on 32,000
+Fashion-MNIST images, the recipe of search_spaces/paper_v1_grid.yaml), from the committed run
+experiments/results/main_job_recipe/e1-s32000-trials.csv.
 plotly draws it; headless Debian chromium (`apt-get install chromium`) renders the HTML to PNG,
 since kaleido would need a browser download. Run from the repository root:
 
@@ -18,7 +19,7 @@ from mnsearch.plots.study import accuracy_vs_madds
 from mnsearch.results import COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
-TRIALS = ROOT / "experiments/results/paper_v1_grid-full-budget/trials.csv"
+TRIALS = ROOT / "experiments/results/main_job_recipe/e1-s32000-trials.csv"
 OUT = ROOT / "docs/images/paper-v1-grid.png"
 WIDTH, HEIGHT = 900, 520
 
@@ -29,7 +30,7 @@ def main() -> None:
         if column not in frame:
             frame[column] = None
     figure = accuracy_vs_madds(
-        frame, title="MobileNet V1, α × ρ grid on Fashion-MNIST (3 epochs, 4,000 images)")
+        frame, title="MobileNet V1, α × ρ grid on Fashion-MNIST (1 epoch, 32,000 images)")
     figure.update_layout(width=WIDTH, height=HEIGHT, margin={"l": 70, "r": 20, "t": 60, "b": 60},
                          yaxis_tickformat=".0%")
     with tempfile.TemporaryDirectory() as folder:
