@@ -7,5 +7,23 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")  # inherited by sweep workers
 
 import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
 
 jax.config.update("jax_disable_most_optimizations", True)
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    """Four classes of 12x12 grayscale squares, 30 images each: a dataset that trains in seconds."""
+    root = tmp_path_factory.mktemp("toy")
+    rng = np.random.default_rng(0)
+    for label in range(4):
+        (root / f"class{label}").mkdir()
+        for index in range(30):
+            image = rng.integers(0, 60, (12, 12), dtype=np.uint8)
+            row, column = divmod(label, 2)
+            image[row * 6:(row + 1) * 6, column * 6:(column + 1) * 6] += 150
+            Image.fromarray(image).save(root / f"class{label}" / f"{index}.png")
+    return root

@@ -7,12 +7,10 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import optuna
 import pandas as pd
 import pytest
 from optuna.trial import TrialState
-from PIL import Image
 
 from mnsearch.cli.main import main
 from mnsearch.cli.sweep_display import sweep_and_write
@@ -21,21 +19,6 @@ from mnsearch.data.load import load_dataset
 from mnsearch.search.storage import open_existing_storage, open_storage
 from mnsearch.search.worker import SweepOptions, Worker, enqueue_grid
 from mnsearch.spec.arch import spec_from_dict
-
-
-@pytest.fixture(scope="module")
-def image_folder(tmp_path_factory):
-    """Four classes of 12x12 grayscale squares, 30 images each: a dataset that trains in seconds."""
-    root = tmp_path_factory.mktemp("toy")
-    rng = np.random.default_rng(0)
-    for label in range(4):
-        (root / f"class{label}").mkdir()
-        for index in range(30):
-            image = rng.integers(0, 60, (12, 12), dtype=np.uint8)
-            row, column = divmod(label, 2)
-            image[row * 6:(row + 1) * 6, column * 6:(column + 1) * 6] += 150
-            Image.fromarray(image).save(root / f"class{label}" / f"{index}.png")
-    return root
 
 
 def _space(tmp_path, folder, alphas=(0.25, 0.5), rhos=(1.0, 0.75), extra=""):
@@ -286,14 +269,13 @@ def test_storage_passwords_are_masked():
     json.dumps(str(error.value))
 
 
-def test_early_stopping_stops_a_dominated_trial_at_its_rung(tmp_path, image_folder, monkeypatch):
-    """Scripted curves: α 0.5 trails the cheaper α 0.25 at rung 1 and is stopped there."""
-    from mnsearch.search import worker as search
+def _scripted_training(curves, calls):
+    """A stand-in for train_and_evaluate: validation accuracy per epoch from `curves[alpha]`,
+    stopping when the sweep's callback says so; each call's α is appended to `calls`."""
     from mnsearch.train.loop import TrainResult
 
-    curves = {0.25: [0.5, 0.6, 0.7, 0.8], 0.5: [0.4, 0.9, 0.9, 0.9], 1.0: [0.7, 0.8, 0.9, 0.95]}
-
     def scripted(spec, dataset, config, out_dir=None, resume=False, callback=None, **_):
+        calls.append(spec.alpha)
         result = TrainResult()
         for epoch, accuracy in enumerate(curves[spec.alpha][:config.epochs]):
             result.val_accuracy.append(accuracy)
@@ -304,7 +286,15 @@ def test_early_stopping_stops_a_dominated_trial_at_its_rung(tmp_path, image_fold
         result.status, result.test_accuracy = "completed", result.val_accuracy[-1]
         return result
 
-    monkeypatch.setattr(search, "train_and_evaluate", scripted)
+    return scripted
+
+
+def test_early_stopping_stops_a_dominated_trial_at_its_rung(tmp_path, image_folder, monkeypatch):
+    """Scripted curves: α 0.5 trails the cheaper α 0.25 at rung 1 and is stopped there."""
+    from mnsearch.search import worker as search
+
+    curves = {0.25: [0.5, 0.6, 0.7, 0.8], 0.5: [0.4, 0.9, 0.9, 0.9], 1.0: [0.7, 0.8, 0.9, 0.95]}
+    monkeypatch.setattr(search, "train_and_evaluate", _scripted_training(curves, []))
     from mnsearch.search.space import load_space
     space = load_space(_space(tmp_path, image_folder, alphas=(0.25, 0.5, 1.0), rhos=(1.0,)))
     worker = Worker(space, _options(tmp_path, epochs=4, min_dominating=1),
@@ -325,24 +315,10 @@ def test_rerunning_a_sweep_with_stopped_trials_trains_nothing(tmp_path, image_fo
     """A stopped configuration is answered from the record, like a completed one."""
     from mnsearch.search import worker as search
     from mnsearch.search.space import load_space
-    from mnsearch.train.loop import TrainResult
 
     calls = []
-
-    def scripted(spec, dataset, config, out_dir=None, resume=False, callback=None, **_):
-        calls.append(spec.alpha)
-        curve = {0.25: [0.6, 0.7], 0.5: [0.4, 0.9]}[spec.alpha]
-        result = TrainResult()
-        for epoch, accuracy in enumerate(curve[:config.epochs]):
-            result.val_accuracy.append(accuracy)
-            result.epochs_done = epoch + 1
-            if callback(epoch, result):
-                result.status = "stopped"
-                return result
-        result.status, result.test_accuracy = "completed", result.val_accuracy[-1]
-        return result
-
-    monkeypatch.setattr(search, "train_and_evaluate", scripted)
+    monkeypatch.setattr(search, "train_and_evaluate",
+                        _scripted_training({0.25: [0.6, 0.7], 0.5: [0.4, 0.9]}, calls))
     space = load_space(_space(tmp_path, image_folder, alphas=(0.25, 0.5), rhos=(1.0,)))
     options = _options(tmp_path, epochs=2, min_dominating=1)
     first = Worker(space, options, load_dataset(space.dataset))

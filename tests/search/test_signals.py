@@ -15,11 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
-from PIL import Image
 
 from mnsearch.search.processes import Interrupted, StopRequest, stop_signals
 from mnsearch.search.storage import open_storage
@@ -28,19 +26,6 @@ EPOCHS = "20"  # each trial runs long enough (several seconds here) to be caught
 LEFT_SECONDS = 10  # how long a stopped sweep's processes may take to be gone
 
 
-@pytest.fixture(scope="module")
-def image_folder(tmp_path_factory):
-    """Four classes of 12x12 grayscale squares, 30 images each: a dataset that trains in seconds."""
-    root = tmp_path_factory.mktemp("toy")
-    rng = np.random.default_rng(0)
-    for label in range(4):
-        (root / f"class{label}").mkdir()
-        for index in range(30):
-            image = rng.integers(0, 60, (12, 12), dtype=np.uint8)
-            row, column = divmod(label, 2)
-            image[row * 6:(row + 1) * 6, column * 6:(column + 1) * 6] += 150
-            Image.fromarray(image).save(root / f"class{label}" / f"{index}.png")
-    return root
 
 
 def _command(tmp_path, folder):

@@ -10,11 +10,9 @@ import threading
 import time
 import urllib.request
 
-import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
-from PIL import Image
 from rich.console import Console
 
 from mnsearch.cli.main import main
@@ -41,19 +39,6 @@ SECRET_URLS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def toy_folder(tmp_path_factory):
-    """Four classes of 12x12 grayscale squares (a dataset that loads in a blink)."""
-    root = tmp_path_factory.mktemp("toy")
-    rng = np.random.default_rng(0)
-    for label in range(4):
-        (root / f"class{label}").mkdir()
-        for index in range(30):
-            image = rng.integers(0, 60, (12, 12), dtype=np.uint8)
-            image[(label // 2) * 6:(label // 2 + 1) * 6, (label % 2) * 6:(label % 2 + 1) * 6] \
-                += 150
-            Image.fromarray(image).save(root / f"class{label}" / f"{index}.png")
-    return root
 
 
 def _space(tmp_path, folder, alphas=(0.25, 0.5), rhos=(1.0, 0.75)):
@@ -93,10 +78,10 @@ def test_journal_paths_are_shown_as_they_are():
 
 
 @pytest.mark.parametrize("url, secret", SECRET_URLS)
-def test_commands_never_print_the_password(url, secret, tmp_path, toy_folder, capsys,
+def test_commands_never_print_the_password(url, secret, tmp_path, image_folder, capsys,
                                            monkeypatch):
     monkeypatch.chdir(tmp_path)
-    space = _space(tmp_path, toy_folder)
+    space = _space(tmp_path, image_folder)
     commands = [["sweep", str(space), "--storage", url],
                 ["report", "--study", "toy", "--storage", url],
                 ["export", "--study", "toy", "--storage", url, "--trial", "0", "--out", "x"],
@@ -110,13 +95,13 @@ def test_commands_never_print_the_password(url, secret, tmp_path, toy_folder, ca
 
 
 @pytest.mark.parametrize("url, secret", SECRET_URLS[:2])
-def test_sweep_first_line_masks_the_password(url, secret, tmp_path, toy_folder, monkeypatch):
+def test_sweep_first_line_masks_the_password(url, secret, tmp_path, image_folder, monkeypatch):
     from mnsearch.cli.sweep_display import LiveTable
     from mnsearch.search.runner import prepare_sweep
 
     monkeypatch.setattr(search_worker, "open_storage",
                         lambda _: optuna.storages.InMemoryStorage())
-    start = prepare_sweep(_space(tmp_path, toy_folder),
+    start = prepare_sweep(_space(tmp_path, image_folder),
                           SweepOptions("toy", url, artifacts=str(tmp_path / "a")))
     stream = io.StringIO()
     table = LiveTable(Console(file=stream, width=200))
@@ -207,7 +192,7 @@ def _unwritable_folder(tmp_path):
 
 
 @pytest.mark.parametrize("case", ["folder", "missing-folder", "read-only", "proc"])
-def test_unwritable_journal_paths_fail_as_one_line_before_training(case, tmp_path, toy_folder,
+def test_unwritable_journal_paths_fail_as_one_line_before_training(case, tmp_path, image_folder,
                                                                   capsys, monkeypatch):
     if case == "proc" and not os.path.isdir("/proc"):
         pytest.skip("no /proc here")
@@ -220,7 +205,7 @@ def test_unwritable_journal_paths_fail_as_one_line_before_training(case, tmp_pat
                 "read-only": "not writable", "proc": "not writable"}[case]
     with pytest.raises(StorageError, match=expected):
         open_storage(str(path))
-    assert main(["sweep", str(_space(tmp_path, toy_folder)), "--storage", str(path)]) == 2
+    assert main(["sweep", str(_space(tmp_path, image_folder)), "--storage", str(path)]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and str(path) in error and "Traceback" not in error
     assert not (tmp_path / "mnsearch-artifacts" / "toy").exists()  # nothing trained
@@ -315,9 +300,9 @@ def shared_storage(request, tmp_path):
 
 
 def test_enqueueing_the_grid_from_two_processes_at_once_enqueues_it_once(shared_storage,
-                                                                         tmp_path, toy_folder):
+                                                                         tmp_path, image_folder):
     storage, name = shared_storage
-    space = load_space(_space(tmp_path, toy_folder, alphas=(0.25, 0.5, 0.75), rhos=(1.0, 0.5)))
+    space = load_space(_space(tmp_path, image_folder, alphas=(0.25, 0.5, 0.75), rhos=(1.0, 0.5)))
     barrier, added = threading.Barrier(3), []
 
     def enqueue():
@@ -356,11 +341,11 @@ def _scripted_training(outcomes, started, release):
 
 @pytest.mark.parametrize("first", ["completed", "failed"])
 def test_a_configuration_running_elsewhere_is_waited_for_not_trained(
-        first, shared_storage, tmp_path, toy_folder, monkeypatch):
+        first, shared_storage, tmp_path, image_folder, monkeypatch):
     """Two workers, one configuration enqueued twice: the second waits for the first and
     answers from its record; if the first fails, the second takes it over and trains it."""
     storage, name = shared_storage
-    space = load_space(_space(tmp_path, toy_folder, alphas=(0.25,), rhos=(1.0,)))
+    space = load_space(_space(tmp_path, image_folder, alphas=(0.25,), rhos=(1.0,)))
     started, release = threading.Event(), threading.Event()
     monkeypatch.setattr(search_worker, "train_and_evaluate",
                         _scripted_training([first, "completed"], started, release))
