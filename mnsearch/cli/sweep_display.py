@@ -48,6 +48,8 @@ class LiveTable:
         if self.live is not None:
             self.live.update(self._table())
             self.live.stop()
+            if not self.console.is_terminal:  # rich leaves the last frame without a newline
+                self.console.print()
         if outcome.signal is not None:
             self.console.print(
                 f"interrupted by {signal.Signals(outcome.signal).name}: workers stopped, their "
