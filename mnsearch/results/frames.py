@@ -174,13 +174,15 @@ def pareto_frame(frame: pd.DataFrame, objectives: Sequence[str] = ("accuracy", "
 
 
 def trained(frame: pd.DataFrame) -> pd.DataFrame:
-    """Trials that were trained: complete (duplicates excluded) or stopped early.
+    """Trials that were trained: complete or stopped early, duplicates excluded.
 
-    Trials rejected by a constraint (PRUNED with `rejected`) were never trained.
+    Trials rejected by a constraint (PRUNED with `rejected`) were never trained, nor were
+    answers copied from an earlier trial's record (`duplicate_of`).
     """
     if frame.empty:
         return frame
-    stopped = (frame["state"] == "PRUNED") & frame["rejected"].isna()
+    stopped = (frame["state"] == "PRUNED") & frame["rejected"].isna() \
+        & frame["duplicate_of"].isna()
     return frame[stopped | frame.index.isin(completed(frame).index)]
 
 

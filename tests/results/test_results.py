@@ -21,6 +21,7 @@ from mnsearch.results.frames import (
     studies_frame,
     study_hypervolume,
     time_accounting,
+    trained,
     trials_frame,
 )
 from mnsearch.testing.synthetic import synthetic_study
@@ -219,3 +220,11 @@ def test_progress_names_running_trials_the_front_range_and_the_best():
     text = summary("progress", progress, 12.0)
     assert f"best: trial #{best['number']}" in text and "front: validation accuracy" in text
     assert 0 < progress.steady_share < 1
+
+
+def test_answers_copied_from_a_stopped_trial_were_not_trained():
+    frame = _frame([(0.9, 5e6, 2e5), (0.8, 1e6, 1e5)])
+    frame.loc[1, "state"] = "PRUNED"
+    copy = frame.loc[[1]].assign(number=2, duplicate_of=1)
+    frame = pd.concat([frame, copy], ignore_index=True)
+    assert list(trained(frame)["number"]) == [0, 1]
