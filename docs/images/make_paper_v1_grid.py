@@ -2,7 +2,7 @@
 
 The V1 paper's Figure 4 for the main job's grid (16 models, α × ρ, one epoch on 32,000
 Fashion-MNIST images, the recipe of search_spaces/paper_v1_grid.yaml), from the committed run
-experiments/results/main_job_recipe/e1-s32000-trials.csv.
+experiments/results/main_job_recipe/e1-s32000-b64-trials.csv.
 plotly draws it; headless Debian chromium (`apt-get install chromium`) renders the HTML to PNG,
 since kaleido would need a browser download. Run from the repository root:
 
@@ -19,7 +19,7 @@ from mnsearch.plots.study import accuracy_vs_madds
 from mnsearch.results import COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
-TRIALS = ROOT / "experiments/results/main_job_recipe/e1-s32000-trials.csv"
+TRIALS = ROOT / "experiments/results/main_job_recipe/e1-s32000-b64-trials.csv"
 OUT = ROOT / "docs/images/paper-v1-grid.png"
 WIDTH, HEIGHT = 900, 520
 
