@@ -62,9 +62,9 @@ def _normalized_and_resized(images: np.ndarray, mean: np.ndarray, std: np.ndarra
                             resolution: int) -> np.ndarray:
     """Normalise and resize in chunks of one fixed size, so each resolution compiles once.
 
-    The last chunk is padded to `_CHUNK` images (and cut back after): chunks of every length
+    Every chunk is padded to `_CHUNK` images (and cut back after): chunks of every length
     would compile a resize per length (measured: 7 programs per trial for train, validation
-    and test at 4,000 / 6,000 / 10,000 images).
+    and test at 4,000 / 6,000 / 10,000 images). Padding a small split costs a few ms.
     """
     if len(images) == 0:
         return np.zeros((0, resolution, resolution, images.shape[-1]), np.float32)
@@ -72,7 +72,7 @@ def _normalized_and_resized(images: np.ndarray, mean: np.ndarray, std: np.ndarra
     for start in range(0, len(images), _CHUNK):
         chunk = images[start:start + _CHUNK]
         count = len(chunk)
-        if count < _CHUNK and len(images) > _CHUNK:
+        if count < _CHUNK:
             chunk = np.concatenate([chunk, np.repeat(chunk[-1:], _CHUNK - count, axis=0)])
         converted = resize(normalize(jnp.asarray(chunk), mean, std), resolution)
         chunks.append(np.asarray(converted)[:count])
