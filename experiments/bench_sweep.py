@@ -32,7 +32,7 @@ from scipy.stats import spearmanr
 from mnsearch.cli.sweep_display import sweep_and_write
 from mnsearch.results.frames import completed, time_accounting, trained, trials_frame
 from mnsearch.search.storage import open_storage
-from mnsearch.search.worker import SweepOptions
+from mnsearch.search.study import SweepOptions
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ from mnsearch.cli.sweep_display import sweep_and_write
 from mnsearch.results.frames import completed, study_hypervolume, trained
 from mnsearch.search.early_stopping import MIN_DOMINATING
 from mnsearch.search.space import load_space
-from mnsearch.search.worker import SweepOptions
+from mnsearch.search.study import SweepOptions
 
 
 def _measure(trials_csv: Path) -> dict[str, float]:

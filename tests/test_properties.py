@@ -30,7 +30,7 @@ from mnsearch.cost import cost
 from mnsearch.errors import MnsearchError
 from mnsearch.export.card import reproduce_command
 from mnsearch.search.space import SearchSpace, build_spec, load_space, violated_constraints
-from mnsearch.search.worker import SweepOptions, recipe
+from mnsearch.search.study import SweepOptions, recipe
 from mnsearch.spec.arch import ArchSpec, spec_from_dict, spec_to_dict
 from mnsearch.spec.blocks import (
     ACTIVATIONS,

@@ -22,6 +22,7 @@ from typing import NoReturn
 from mnsearch.cli.allocator import restart_with_tcmalloc
 from mnsearch.cli.cost import add_cost_parser
 from mnsearch.cli.export import add_export_parser, add_latency_parser
+from mnsearch.cli.finalize import add_finalize_parser
 from mnsearch.cli.results import add_dashboard_parser, add_report_parser
 from mnsearch.cli.sweep import add_sweep_parser
 from mnsearch.cli.train import add_bench_parser, add_train_parser
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(commands)
     add_bench_parser(commands)
     add_sweep_parser(commands)
+    add_finalize_parser(commands)
     add_export_parser(commands)
     add_latency_parser(commands)
     add_dashboard_parser(commands)

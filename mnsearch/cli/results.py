@@ -78,9 +78,8 @@ def dashboard_command(args: argparse.Namespace) -> int:
 def report_command(args: argparse.Namespace) -> int:
     from mnsearch.plots.report import study_report
     from mnsearch.plots.study import read_reference_points
-    from mnsearch.results.frames import load_study
     from mnsearch.search.options import check_output_file
-    from mnsearch.search.storage import open_existing_storage
+    from mnsearch.search.storage import load_study, open_existing_storage
 
     out = check_output_file(args.out, "--out", args.force)  # before reading any study
     references = [read_reference_points(path) for path in args.reference]

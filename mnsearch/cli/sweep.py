@@ -11,7 +11,7 @@ from mnsearch.search.early_stopping import MIN_DOMINATING
 from mnsearch.search.space import SAMPLERS
 
 
-def _subset(text: str) -> float | int:
+def subset_argument(text: str) -> float | int:
     """argparse type: '5000' is a count of images, '0.1' or '1.0' a fraction (as `train`);
     the range is the library's check (SweepOptions), which names what is allowed."""
     try:
@@ -39,8 +39,8 @@ def add_sweep_parser(commands: Any) -> None:
                         "holds at about 2 GiB per worker)")
     parser.add_argument("--epochs", type=positive_int,
                         help="override the space's epochs (fidelity)")
-    parser.add_argument("--subset", type=_subset, help="override the space's training subset: "
-                        "a count of images (5000) or a fraction (0.1)")
+    parser.add_argument("--subset", type=subset_argument, help="override the space's training "
+                        "subset: a count of images (5000) or a fraction (0.1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-early-stopping", action="store_true",
                         help="train every trial for the full budget")
@@ -63,7 +63,7 @@ def sweep_command(args: argparse.Namespace) -> int:
     from mnsearch.cli.sweep_display import run_and_write
     from mnsearch.search.options import check_writable_folder
     from mnsearch.search.space import load_space
-    from mnsearch.search.worker import SweepOptions
+    from mnsearch.search.study import SweepOptions
 
     space = load_space(args.space)
     options = SweepOptions(study_name=args.study or space.name, storage=args.storage,

@@ -17,7 +17,8 @@ from mnsearch.plots.study import accuracy_vs_madds
 from mnsearch.results.frames import pareto_frame, study_objectives, trials_frame
 from mnsearch.results.progress import Progress, RunningTrial, snapshot
 from mnsearch.search.runner import SweepOutcome, SweepStart
-from mnsearch.search.worker import SweepOptions
+from mnsearch.search.space import SearchSpace
+from mnsearch.search.study import SweepOptions
 
 
 class LiveTable:
@@ -133,20 +134,21 @@ def write_sweep_results(study: optuna.Study, folder: str | Path) -> dict[str, Pa
     return paths
 
 
-def sweep_and_write(space_path: str | Path, options: SweepOptions,
+def sweep_and_write(space: str | Path | SearchSpace, options: SweepOptions,
                     out: str | Path | None = None, console: Console | None = None) -> Progress:
     """Run a sweep with the live table, then write its results to `out` (default runs/STUDY)."""
-    return run_and_write(space_path, options, out, console)[1]
+    return run_and_write(space, options, out, console)[1]
 
 
-def run_and_write(space_path: str | Path, options: SweepOptions, out: str | Path | None = None,
+def run_and_write(space: str | Path | SearchSpace, options: SweepOptions,
+                  out: str | Path | None = None,
                   console: Console | None = None) -> tuple[SweepOutcome, Progress]:
     """`sweep_and_write`, also returning how the sweep ended (the command's exit status
     depends on it). The results are written also when a signal stopped the sweep."""
     from mnsearch.search.runner import run_sweep
 
     console = console or Console()
-    outcome = run_sweep(space_path, options, LiveTable(console))
+    outcome = run_sweep(space, options, LiveTable(console))
     final = snapshot(outcome.study, outcome.space.objectives)
     console.print(summary(outcome.study.study_name, final, outcome.seconds))
     paths = write_sweep_results(outcome.study, out or Path("runs") / outcome.study.study_name)

@@ -15,12 +15,14 @@ import optuna
 import pandas as pd
 
 from mnsearch.errors import MnsearchError
-from mnsearch.results.frames import COLUMNS, completed, load_study, study_names, trials_frame
+from mnsearch.results.frames import COLUMNS, completed, trials_frame
 from mnsearch.search.storage import (
     DEFAULT_STORAGE,
     StorageError,
+    load_study,
     mask_password,
     open_existing_storage,
+    study_names,
 )
 
 # state and duplicate_of travel along so that the points are a frame the shared figure data

@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from mnsearch.atomic import staging_folder
 from mnsearch.errors import MnsearchError
 from mnsearch.search.record import StudyRecord, TrialRecord
-from mnsearch.search.storage import mask_password, open_existing_storage
+from mnsearch.search.storage import load_study, mask_password, open_existing_storage
 from mnsearch.spec.arch import ArchSpec, spec_from_dict
 from mnsearch.spec.blocks import SpecError
 
@@ -100,8 +100,6 @@ def _require_onnx_tools() -> None:
 
 
 def _load_study(request: ExportRequest) -> optuna.Study:
-    from mnsearch.results.frames import load_study
-
     return load_study(open_existing_storage(request.storage), request.study_name)
 
 

@@ -24,6 +24,7 @@ import pandas as pd
 from mnsearch.errors import MnsearchError
 from mnsearch.pareto import hypervolume, normalized_losses, pareto_mask
 from mnsearch.search.record import OBJECTIVES, StudyRecord, TrialRecord
+from mnsearch.search.storage import load_study
 from mnsearch.train.phases import PHASES
 
 # Record fields that become plain columns (the spec becomes JSON text; the recipe, worker and
@@ -36,28 +37,6 @@ RECORD_COLUMNS = ["alpha", "resolution", "madds", "params", "params_keras", "lat
 PHASE_COLUMNS = [f"seconds_{phase}" for phase in (*PHASES, "other")]
 COLUMNS = ["study", "number", "state", *RECORD_COLUMNS, "rho", "block_types", "spec", "curve",
            "started", "duration_s", *PHASE_COLUMNS]
-
-
-class StudyNotFoundError(MnsearchError):
-    """A study name that the storage does not hold; the message lists the ones it does."""
-
-
-def study_names(storage: optuna.storages.BaseStorage) -> list[str]:
-    """Names of the studies in a storage, sorted (for pickers and error messages).
-
-    Reads the study records only: `optuna.get_all_study_summaries` copies every trial, seconds
-    for a 10,000-trial study.
-    """
-    return sorted(study.study_name for study in storage.get_all_studies())
-
-
-def load_study(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:
-    """The study called `name`, or a StudyNotFoundError naming the available ones."""
-    names = study_names(storage)
-    if name not in names:
-        available = ", ".join(names) if names else "none (run `mnsearch sweep` first)"
-        raise StudyNotFoundError(f"no study '{name}' in this storage; available: {available}")
-    return optuna.load_study(study_name=name, storage=storage)
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:

@@ -23,7 +23,7 @@ from mnsearch.errors import MnsearchError
 from mnsearch.search.space import SAMPLERS
 
 if TYPE_CHECKING:
-    from mnsearch.search.worker import SweepOptions
+    from mnsearch.search.study import SweepOptions
     from mnsearch.train.config import TrainConfig
 
 # The study name names folders (runs/STUDY, ARTIFACTS/STUDY) and the temporary names made
@@ -98,7 +98,7 @@ def check_subset_fits(config: TrainConfig, dataset: Dataset, where: str) -> None
         raise OptionsError(f"{where}: {error}") from None
 
 
-def check_study_name(name: str) -> None:
+def check_study_name(name: str, flag: str = "--study") -> None:
     """A study name is one safe file name: it becomes the folders runs/NAME and ARTIFACTS/NAME.
 
     `../../x` would write outside them, `a/b` would nest, a leading '-' reads as a flag in the
@@ -109,13 +109,13 @@ def check_study_name(name: str) -> None:
                f"at most {MAX_STUDY_NAME_BYTES} bytes")
     size = len(name.encode("utf-8", "surrogateescape"))
     if size > MAX_STUDY_NAME_BYTES:
-        raise OptionsError(f"--study: the study name is {size} bytes long, more than the "
+        raise OptionsError(f"{flag}: the study name is {size} bytes long, more than the "
                            f"{MAX_STUDY_NAME_BYTES} allowed (it names the folders runs/STUDY "
                            f"and ARTIFACTS/STUDY): use a shorter name ({allowed})")
     unsafe = not name or name[0] in ".-" or not all(
         character.isalnum() or character in _NAME_PUNCTUATION for character in name)
     if unsafe:
-        raise OptionsError(f"--study {name!r} is not a single safe file name (it names the "
+        raise OptionsError(f"{flag} {name!r} is not a single safe file name (it names the "
                            f"folders runs/STUDY and ARTIFACTS/STUDY): use {allowed}")
 
 

@@ -73,6 +73,7 @@ class TrialRecord:
     error: str | None = None
     duplicate_of: int | None = None
     retry_of: int | None = None
+    proxy_trial: int | None = None  # a final trial's (`mnsearch finalize`) proxy trial
     rungs: dict[int, float] = field(default_factory=dict)  # stored as rung_<epoch>
 
     @classmethod
@@ -146,16 +147,21 @@ class StudyRecord:
     objectives: tuple[str, ...] = ("accuracy", "madds")
     space: str | None = None
     dataset: str | None = None
+    proxy_study: str | None = None  # a final study's (`mnsearch finalize`) proxy study
+    recipe: dict[str, Any] | None = None  # a final study's recipe, the same for every trial
 
     @classmethod
     def of(cls, study: HasAttributes) -> StudyRecord:
         attributes = study.user_attrs
         return cls(tuple(attributes.get("objectives", cls.objectives)),
-                   attributes.get("space"), attributes.get("dataset"))
+                   *(attributes.get(name) for name in _STUDY_OPTIONAL))
 
     def write(self, study: WritableTrial) -> None:
         """Store it on a study (`optuna.Study.set_user_attr` has the trial's signature)."""
         study.set_user_attr("objectives", list(self.objectives))
-        for name in ("space", "dataset"):
+        for name in _STUDY_OPTIONAL:
             if getattr(self, name) is not None:
                 study.set_user_attr(name, getattr(self, name))
+
+
+_STUDY_OPTIONAL = ("space", "dataset", "proxy_study", "recipe")  # StudyRecord's field order

@@ -57,7 +57,8 @@ from mnsearch.search.storage import (
     mask_password,
     recover_stale_trials,
 )
-from mnsearch.search.worker import SweepOptions, Worker, enqueue_grid, open_study, recipe
+from mnsearch.search.study import SweepOptions, enqueue_grid, open_study, recipe
+from mnsearch.search.worker import Worker
 from mnsearch.spec.blocks import SpecError
 from mnsearch.train.compilation import enable_compilation_cache
 
@@ -68,7 +69,7 @@ MAX_WORKER_RESTARTS = 3  # a worker that keeps dying has a cause to fix, not to 
 WORKER_ERROR_EXIT = 1  # a worker's exit status after an unexpected error (one a signal is < 0)
 
 
-def _worker_main(space_path: str, options: SweepOptions, deadline: float | None,
+def _worker_main(space: SearchSpace, options: SweepOptions, deadline: float | None,
                  parent_pid: int) -> None:
     """Entry point of one worker process (`WorkerPool` appends the parent's pid)."""
     worker_signals()
@@ -77,7 +78,6 @@ def _worker_main(space_path: str, options: SweepOptions, deadline: float | None,
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     enable_compilation_cache()  # a rerun, or a second worker, loads what was compiled
     try:
-        space = load_space(space_path)
         _GuardedWorker(space, options, load_dataset(space.dataset)).run(deadline)
     except KeyboardInterrupt:
         worker_stop.handled = True
@@ -158,15 +158,17 @@ class SweepMonitor(Protocol):
     def finished(self, outcome: SweepOutcome) -> None: ...
 
 
-def prepare_sweep(space_path: str | Path, options: SweepOptions) -> SweepStart:
-    """Validate the space, dataset and recipe, open the study and enqueue the grid.
+def prepare_sweep(space: str | Path | SearchSpace, options: SweepOptions) -> SweepStart:
+    """Validate the space (a file, or one built in code), dataset and recipe, open the study
+    and enqueue the grid.
 
     Everything that can be wrong with the inputs fails here, in the parent, before any worker
     starts (one `MnsearchError` line).
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     check_storage(options.storage)  # a journal that cannot be written fails before the data loads
-    space = load_space(space_path)
+    if not isinstance(space, SearchSpace):
+        space = load_space(space)
     if (options.sampler or space.sampler) == "grid" and space.size > MAX_GRID:
         raise SpaceError(f"{space.source}: the grid has {space.size:,} configurations, more "
                          f"than a grid sweep enumerates ({MAX_GRID:,}): use --sampler nsga2, "
@@ -192,7 +194,7 @@ def prepare_sweep(space_path: str | Path, options: SweepOptions) -> SweepStart:
                       options.trials or space.size, options.jobs, recovered, config.epochs)
 
 
-def run_sweep(space_path: str | Path, options: SweepOptions,
+def run_sweep(space: str | Path | SearchSpace, options: SweepOptions,
               monitor: SweepMonitor | None = None) -> SweepOutcome:
     """Create or resume the study and run `options.jobs` workers until the sweep is done.
 
@@ -203,9 +205,9 @@ def run_sweep(space_path: str | Path, options: SweepOptions,
     check_jobs(options.jobs)
     check_writable_folder(options.artifacts, "--artifacts")
     with stop_signals() as stop:
-        start = prepare_sweep(space_path, options)
+        start = prepare_sweep(space, options)
         deadline = time.time() + options.timeout if options.timeout else None
-        pool = WorkerPool(_worker_main, (str(space_path), options, deadline))
+        pool = WorkerPool(_worker_main, (start.space, options, deadline))
         started, signum, errors = time.time(), None, 0
         try:
             if monitor:

@@ -28,15 +28,16 @@ from mnsearch.search.space_values import (
     is_number,
     stage_number,
 )
-from mnsearch.spec.arch import ArchSpec
+from mnsearch.spec.arch import ArchSpec, spec_from_dict
 from mnsearch.spec.blocks import SpecError
 from mnsearch.spec.families import PRESETS, preset
 from mnsearch.spec.io import read_data_file
 from mnsearch.spec.values import shown
 from mnsearch.train.config import recipe_fields
 
-__all__ = ["BLOCK_FAMILIES", "STAGE_KEYS", "SAMPLERS", "SearchSpace", "SpaceError", "build_spec",
-           "check_satisfiable", "load_space", "parse_space", "violated_constraints"]
+__all__ = ["BLOCK_FAMILIES", "LISTED_DIMENSION", "STAGE_KEYS", "SAMPLERS", "SearchSpace",
+           "SpaceError", "build_spec", "check_satisfiable", "load_space", "parse_space",
+           "violated_constraints"]
 
 SAMPLERS = ("grid", "nsga2", "tpe", "random", "gp")
 _TOP_KEYS = ("name", "description", "base", "dataset", "recipe", "dimensions", "objectives",
@@ -46,6 +47,7 @@ _DIMENSION_KEYS = ("alpha", "resolution", "rho", "stride_schedule", "block", "st
 # and `mnsearch train --set` speak the same language.
 _RECIPE_KEYS = ("lr", *(name for name in recipe_fields() if name != "learning_rate"))
 _CONSTRAINT_KEYS = ("max_madds", "max_params", "max_latency_ms")
+LISTED_DIMENSION = "proxy_trial"  # the one dimension of a listed space (`mnsearch finalize`)
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,9 @@ class SearchSpace:
     constraints: dict[str, float] = field(default_factory=dict)
     sampler: str = "nsga2"
     description: str = ""
+    # A listed space: the architectures themselves (spec dicts) by proxy trial number, which
+    # is then the one dimension; `mnsearch finalize` trains a sweep's chosen trials this way.
+    listed: dict[int, dict[str, Any]] | None = None
 
     @property
     def directions(self) -> list[Literal["maximize", "minimize"]]:
@@ -222,7 +227,13 @@ def violated_constraints(space: SearchSpace, spec: ArchSpec,
 
 def build_spec(space: SearchSpace, params: dict[str, Any], *, in_channels: int,
                num_classes: int, dataset_resolution: int) -> ArchSpec:
-    """The spec of one point of the space; `dataset_resolution` (the image size) is ρ = 1."""
+    """The spec of one point of the space; `dataset_resolution` (the image size) is ρ = 1.
+
+    A listed space's point is its recorded spec, as trained by the proxy trial it names.
+    """
+    if space.listed is not None:
+        return spec_from_dict(space.listed[int(params[LISTED_DIMENSION])],
+                              source=f"{space.source}, trial {params[LISTED_DIMENSION]}")
     family = BLOCK_FAMILIES[params["block"]] if "block" in params else space.base
     if "resolution" in params:
         resolution = int(params["resolution"])

@@ -165,6 +165,28 @@ def _writable_folder(folder: Path) -> bool:
     return True
 
 
+class StudyNotFoundError(MnsearchError):
+    """A study name that the storage does not hold; the message lists the ones it does."""
+
+
+def study_names(storage: optuna.storages.BaseStorage) -> list[str]:
+    """Names of the studies in a storage, sorted (for pickers and error messages).
+
+    Reads the study records only: `optuna.get_all_study_summaries` copies every trial, seconds
+    for a 10,000-trial study.
+    """
+    return sorted(study.study_name for study in storage.get_all_studies())
+
+
+def load_study(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:
+    """The study called `name`, or a StudyNotFoundError naming the available ones."""
+    names = study_names(storage)
+    if name not in names:
+        available = ", ".join(names) if names else "none (run `mnsearch sweep` first)"
+        raise StudyNotFoundError(f"no study '{name}' in this storage; available: {available}")
+    return optuna.load_study(study_name=name, storage=storage)
+
+
 def open_storage(url: str | None = None) -> optuna.storages.BaseStorage:
     """Open a storage to write: a journal file (path or `journal:PATH`, default
     mnsearch.journal; made when missing, a torn last line set aside) or an RDB URL."""

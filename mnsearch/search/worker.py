@@ -15,12 +15,9 @@ the accuracies other trials recorded at the same rung.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -30,124 +27,22 @@ from optuna.trial import TrialState
 
 from mnsearch.cost import cost
 from mnsearch.pareto import pareto_mask
-from mnsearch.search.claims import owner_or_claim, study_lock
-from mnsearch.search.early_stopping import MIN_DOMINATING, should_stop
-from mnsearch.search.options import check_sweep_options
-from mnsearch.search.record import (
-    COST_OBJECTIVES,
-    OBJECTIVES,
-    StudyRecord,
-    TrialRecord,
-    record,
-    record_rung,
-)
+from mnsearch.search.claims import owner_or_claim
+from mnsearch.search.early_stopping import should_stop
+from mnsearch.search.record import COST_OBJECTIVES, OBJECTIVES, TrialRecord, record, record_rung
 from mnsearch.search.space import (
+    LISTED_DIMENSION,
     SearchSpace,
-    SpaceError,
     build_spec,
     check_satisfiable,
     violated_constraints,
 )
-from mnsearch.search.storage import beat, open_storage, recover_stale_trials, worker_identity
+from mnsearch.search.storage import beat, recover_stale_trials, worker_identity
+from mnsearch.search.study import SweepOptions, config_key, open_study, recipe
 from mnsearch.spec.arch import ArchSpec, spec_to_dict
 from mnsearch.spec.blocks import SpecError, format_block
-from mnsearch.train.config import TrainConfig
 from mnsearch.train.data import PreparedDataCache
 from mnsearch.train.loop import release_compiled_programs, train_and_evaluate
-
-
-@dataclass(frozen=True)
-class SweepOptions:
-    """How to run a sweep (the space says what to search)."""
-
-    study_name: str
-    storage: str | None = None
-    trials: int | None = None
-    timeout: float | None = None
-    sampler: str | None = None
-    jobs: int = 1
-    epochs: int | None = None
-    subset: float | None = None
-    seed: int = 0
-    early_stopping: bool = True
-    min_dominating: int = MIN_DOMINATING
-    artifacts: str = "mnsearch-artifacts"
-
-    def __post_init__(self) -> None:
-        check_sweep_options(self)  # a bad value fails here, not in a worker hours later
-
-
-def recipe(space: SearchSpace, options: SweepOptions) -> TrainConfig:
-    """The training config of every trial: the space's recipe, with --epochs/--subset applied."""
-    values = dict(space.recipe)
-    if options.epochs is not None:
-        values["epochs"] = options.epochs
-    if options.subset is not None:
-        values["subset"] = options.subset
-    if "lr" in values:
-        values["learning_rate"] = values.pop("lr")
-    subset = values.get("subset")
-    if subset is not None and subset > 1:  # 1.0 is the whole split, 2000.0 a count
-        values["subset"] = int(subset)
-    return TrainConfig(**values)
-
-
-def config_key(spec: ArchSpec, config: TrainConfig, dataset: str) -> str:
-    """Identity of an evaluation: the same spec, recipe and dataset give the same key."""
-    text = json.dumps([spec_to_dict(spec), asdict(config), dataset], sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
-def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
-    """Optuna sampler by name; `grid` enqueues every point and samples nothing itself."""
-    if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
-    if name == "gp":
-        return optuna.samplers.GPSampler(seed=seed)
-    return optuna.samplers.RandomSampler(seed=seed)
-
-
-def open_study(space: SearchSpace, options: SweepOptions) -> optuna.Study:
-    """Create the study, or load it when it exists (then the objectives must agree)."""
-    sampler_name = options.sampler or space.sampler
-    study = optuna.create_study(
-        study_name=options.study_name, storage=open_storage(options.storage),
-        directions=space.directions, sampler=make_sampler(sampler_name, options.seed),
-        load_if_exists=True)
-    if "objectives" not in study.user_attrs:  # a new study
-        StudyRecord(tuple(space.objectives), space.name, space.dataset).write(study)
-    existing = StudyRecord.of(study).objectives
-    if list(existing) != list(space.objectives):
-        raise SpaceError(f"study '{options.study_name}' optimises {list(existing)}, the space "
-                         f"{list(space.objectives)}: use another --study name")
-    return study
-
-
-def enqueue_grid(study: optuna.Study, space: SearchSpace,
-                 madds_of: Callable[[dict[str, Any]], float] | None = None) -> int:
-    """Enqueue every grid point not already finished, running or waiting; returns how many.
-
-    Under the study's lock, so sweeps started together enqueue the grid once between them. A
-    point that failed is enqueued again (a retry); one rejected or stopped early is not (the
-    same recipe would reject or stop it again). With `madds_of`, the cheapest points go first:
-    they finish soonest and give the early-stopping rule the cheaper, better trials it needs
-    to stop expensive ones.
-    """
-    grid = sorted(space.grid(), key=madds_of) if madds_of else space.grid()
-    added = 0
-    with study_lock(study):
-        # A waiting trial has no params yet: its enqueued values are in system_attrs.
-        seen = {json.dumps(trial.params or trial.system_attrs.get("fixed_params", {}),
-                           sort_keys=True) for trial in study.get_trials(
-            deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING,
-                                    TrialState.WAITING))}
-        for params in grid:
-            if json.dumps(params, sort_keys=True) not in seen:
-                study.enqueue_trial(params)
-                added += 1
-    return added
 
 
 class Worker:
@@ -189,8 +84,7 @@ class Worker:
             release_compiled_programs()
 
     def evaluate(self, trial: optuna.Trial) -> None:
-        params = {name: trial.suggest_categorical(name, choices)
-                  for name, choices in sorted(self.space.choices.items())}
+        params = self._suggest(trial)
         try:
             spec = build_spec(self.space, params, in_channels=self.dataset.in_channels,
                               num_classes=self.dataset.num_classes,
@@ -205,7 +99,7 @@ class Worker:
                blocks=" ".join(format_block(block) for block in spec.blocks),
                madds=totals.madds, params=totals.params, params_keras=totals.params_keras,
                alpha=spec.alpha, resolution=spec.resolution, worker=worker_identity(),
-               recipe=asdict(self.config))
+               recipe=asdict(self.config), proxy_trial=params.get(LISTED_DIMENSION))
         beat(trial)
         latency = self._latency(spec)
         if latency is not None:
@@ -220,6 +114,16 @@ class Worker:
             self._answer(trial, key, earlier)
             return
         self._train(trial, spec, totals, latency)
+
+    def _suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+        """The trial's point of the space. A listed space (`mnsearch finalize`) names its
+        architectures by proxy trial number, an integer parameter: a categorical one could not
+        grow when a later finalize adds trials to the same study (Optuna refuses categorical
+        choices that change within a study)."""
+        if self.space.listed is not None:
+            return {LISTED_DIMENSION: trial.suggest_int(LISTED_DIMENSION, 0, 2**31 - 1)}
+        return {name: trial.suggest_categorical(name, choices)
+                for name, choices in sorted(self.space.choices.items())}
 
     def _latency(self, spec: ArchSpec) -> float | None:
         """Median batch-1 XLA latency on this machine, when an objective or constraint uses it.
@@ -304,15 +208,17 @@ class Worker:
                            self.options.min_dominating)
 
     def _keep_front_checkpoints(self) -> None:
-        """Delete checkpoints of trials that left the Pareto front (they cannot be exported)."""
-        complete = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if not complete:
-            return
-        mask = pareto_mask(np.array([t.values for t in complete]), self.space.directions)
+        """Delete checkpoints of trials that left the Pareto front (they cannot be exported).
+
+        A listed space's (`mnsearch finalize`) are all kept: few, costly, each chosen by hand.
+        """
         root = Path(self.options.artifacts) / self.options.study_name
-        for trial, on_front in zip(complete, mask, strict=True):
-            if not on_front and (root / f"trial-{trial.number}").exists():
-                shutil.rmtree(root / f"trial-{trial.number}", ignore_errors=True)
+        complete = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if complete and self.space.listed is None:
+            mask = pareto_mask(np.array([t.values for t in complete]), self.space.directions)
+            for trial, on_front in zip(complete, mask, strict=True):
+                if not on_front and (root / f"trial-{trial.number}").exists():
+                    shutil.rmtree(root / f"trial-{trial.number}", ignore_errors=True)
         for trial in self.study.get_trials(deepcopy=False, states=(TrialState.PRUNED,
                                                                   TrialState.FAIL)):
             shutil.rmtree(root / f"trial-{trial.number}", ignore_errors=True)

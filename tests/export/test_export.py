@@ -25,7 +25,8 @@ from mnsearch.nn.convert import (
 from mnsearch.nn.model import build, eval_view, example_images
 from mnsearch.search.space import load_space
 from mnsearch.search.storage import open_storage
-from mnsearch.search.worker import SweepOptions, Worker, enqueue_grid
+from mnsearch.search.study import SweepOptions, enqueue_grid
+from mnsearch.search.worker import Worker
 from mnsearch.spec.families import preset
 from mnsearch.train.evaluation import recalibrate_batch_norm
 from mnsearch.train.weights import load_weights

@@ -17,7 +17,8 @@ from mnsearch.cli.sweep_display import sweep_and_write
 from mnsearch.cost import cost
 from mnsearch.data.load import load_dataset
 from mnsearch.search.storage import open_existing_storage, open_storage
-from mnsearch.search.worker import SweepOptions, Worker, enqueue_grid
+from mnsearch.search.study import SweepOptions, enqueue_grid
+from mnsearch.search.worker import Worker
 from mnsearch.spec.arch import spec_from_dict
 
 

@@ -26,7 +26,8 @@ from mnsearch.search.storage import (
     open_existing_storage,
     open_storage,
 )
-from mnsearch.search.worker import SweepOptions, Worker, enqueue_grid
+from mnsearch.search.study import SweepOptions, enqueue_grid
+from mnsearch.search.worker import Worker
 from mnsearch.testing.synthetic import synthetic_study
 
 POSTGRES = os.environ.get("MNSEARCH_TEST_POSTGRES")
