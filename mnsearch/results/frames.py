@@ -32,7 +32,7 @@ from mnsearch.train.phases import PHASES
 RECORD_COLUMNS = ["alpha", "resolution", "madds", "params", "params_keras", "latency_ms",
                   "val_accuracy", "test_accuracy", "train_seconds", "epochs_done",
                   "images_per_second", "duplicate_of",
-                  "retry_of", "rejected", "error", "config_key", "blocks"]
+                  "retry_of", "rejected", "error", "config_key", "blocks", "proxy_trial"]
 # Where each trial's time went (mnsearch.train.phases), plus `other`: trial time outside the run.
 PHASE_COLUMNS = [f"seconds_{phase}" for phase in (*PHASES, "other")]
 COLUMNS = ["study", "number", "state", *RECORD_COLUMNS, "rho", "block_types", "spec", "curve",
