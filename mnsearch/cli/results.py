@@ -78,6 +78,7 @@ def dashboard_command(args: argparse.Namespace) -> int:
 def report_command(args: argparse.Namespace) -> int:
     from mnsearch.plots.report import study_report
     from mnsearch.plots.study import read_reference_points
+    from mnsearch.results.fidelity import fidelity_pair
     from mnsearch.search.options import check_output_file
     from mnsearch.search.storage import load_study, open_existing_storage
 
@@ -85,7 +86,10 @@ def report_command(args: argparse.Namespace) -> int:
     references = [read_reference_points(path) for path in args.reference]
     storage = open_existing_storage(args.storage)
     studies = [load_study(storage, name) for name in args.study]
-    text = study_report(studies, references)
+    pair = fidelity_pair(storage, studies[0])  # a proxy with its final study, or the reverse
+    if pair is not None and pair[1].study_name not in args.study:
+        studies.append(pair[1])  # its front overlaid and compared
+    text = study_report(studies, references, pair)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(out, text.encode())
     print(f"report: {out}")

@@ -14,10 +14,12 @@ from rich.table import Table
 from mnsearch.atomic import write_atomically
 from mnsearch.plots.report import study_report
 from mnsearch.plots.study import accuracy_vs_madds
+from mnsearch.results.fidelity import fidelity, fidelity_pair
 from mnsearch.results.frames import pareto_frame, study_objectives, trials_frame
 from mnsearch.results.progress import Progress, RunningTrial, snapshot
 from mnsearch.search.runner import SweepOutcome, SweepStart
 from mnsearch.search.space import SearchSpace
+from mnsearch.search.storage import DEFAULT_STORAGE, open_existing_storage
 from mnsearch.search.study import SweepOptions
 
 
@@ -118,8 +120,11 @@ def summary(name: str, progress: Progress, seconds: float) -> str:
     return "\n".join(lines)
 
 
-def write_sweep_results(study: optuna.Study, folder: str | Path) -> dict[str, Path]:
-    """trials.csv, pareto.csv, the accuracy-vs-Mult-Adds figure and report.html of a study."""
+def write_sweep_results(study: optuna.Study, folder: str | Path,
+                        storage: str | None = None) -> dict[str, Path]:
+    """trials.csv, pareto.csv, the accuracy-vs-Mult-Adds figure and report.html of a study;
+    for a proxy or final study (`storage` given), fidelity.csv and the report's fidelity
+    section too."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     frame = trials_frame(study)
@@ -130,7 +135,12 @@ def write_sweep_results(study: optuna.Study, folder: str | Path) -> dict[str, Pa
     write_atomically(paths["pareto"], pareto_frame(frame, objectives).to_csv(index=False).encode())
     figure = accuracy_vs_madds(frame, title=f"{study.study_name}: accuracy vs Mult-Adds")
     write_atomically(paths["figure"], figure.to_html(include_plotlyjs=True).encode())
-    write_atomically(paths["report"], study_report([study]).encode())
+    pair = fidelity_pair(open_existing_storage(storage), study) if storage else None
+    if pair is not None:
+        result = fidelity(trials_frame(pair[0]), trials_frame(pair[1]), objectives)
+        paths["fidelity"] = folder / "fidelity.csv"
+        write_atomically(paths["fidelity"], result.pairs.to_csv(index=False).encode())
+    write_atomically(paths["report"], study_report([study], fidelity_pair=pair).encode())
     return paths
 
 
@@ -151,7 +161,8 @@ def run_and_write(space: str | Path | SearchSpace, options: SweepOptions,
     outcome = run_sweep(space, options, LiveTable(console))
     final = snapshot(outcome.study, outcome.space.objectives)
     console.print(summary(outcome.study.study_name, final, outcome.seconds))
-    paths = write_sweep_results(outcome.study, out or Path("runs") / outcome.study.study_name)
+    paths = write_sweep_results(outcome.study, out or Path("runs") / outcome.study.study_name,
+                                options.storage or DEFAULT_STORAGE)
     console.print(f"Pareto table: {paths['pareto']}  figure: {paths['figure']}  "
                   f"all trials: {paths['trials']}")
     console.print(f"report: {paths['report']}")

@@ -22,6 +22,7 @@ from mnsearch.dashboard.data import (
     plot_points,
     state_counts,
 )
+from mnsearch.dashboard.fidelity import fidelity_panel
 from mnsearch.dashboard.plots import (
     empty_plot,
     hypervolume_plot,
@@ -155,6 +156,14 @@ def register(app: Dash, data: DashboardData) -> None:
         except MnsearchError as error:
             return empty_plot("storage unavailable"), str(error), empty_plot(""), no_update
         return (*figures, data.signature(studies))
+
+    @app.callback(Output("fidelity", "children"), Input("studies", "value"),
+                  Input("data-signature", "data"))
+    def _fidelity(studies: list[str] | None, _signature: str | None) -> Any:
+        try:
+            return fidelity_panel(data, studies or [])
+        except MnsearchError as error:
+            return str(error)
 
     @app.callback(Output("trial-card", "children"), Output("selected-trial", "data"),
                   Output("compare-add", "disabled"), Input("pareto-graph", "clickData"))

@@ -72,6 +72,12 @@ class DashboardData:
             raise StorageError(f"cannot read storage {self.label}: "
                                f"{str(error).splitlines()[0][:200]}") from None
 
+    def links(self) -> dict[str, str]:
+        """Each final study (`mnsearch finalize`) and its proxy study, from the study records
+        (one read of the study list, no trials)."""
+        return {study.study_name: proxy for study in self.storage().get_all_studies()
+                if isinstance(proxy := study.user_attrs.get("proxy_study"), str)}
+
     def frame(self, name: str) -> pd.DataFrame:
         """The trials of one study, rebuilt only when they changed."""
         with self._lock:

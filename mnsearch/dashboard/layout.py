@@ -1,5 +1,6 @@
 """The page: a navbar naming the study, a toolbar (studies, colour, filters), the Pareto plot
-with the trial card in a side panel beside it, the comparison, the hypervolume history.
+with the trial card in a side panel beside it, the comparison, the proxy fidelity (a sweep and
+its final study), the hypervolume history.
 
 The plot and the trial panel have the same fixed height and the panel scrolls inside itself,
 so opening a card (or a longer one) moves nothing else on the page; the comparison sits below
@@ -98,6 +99,12 @@ def build_layout(storage_label: str, default_studies: list[str]) -> html.Div:
                                          color="secondary", outline=True)),
         dbc.CardBody(id="comparison", className="comparison-body"),
     ], className="shadow-sm mb-3")
+    fidelity = dbc.Card([
+        _header("Proxy fidelity", html.Span(
+            "a sweep's low-fidelity accuracy against its final models' (mnsearch finalize)",
+            className="small text-muted d-none d-md-inline")),
+        dbc.CardBody(id="fidelity"),
+    ], className="shadow-sm mb-3")
     hypervolume = dbc.Card([
         _header("Hypervolume", html.Span(
             "losses 1 − accuracy and Mult-Adds / the largest of the trained trials (stopped "
@@ -116,6 +123,6 @@ def build_layout(storage_label: str, default_studies: list[str]) -> html.Div:
         _navbar(storage_label),
         dbc.Container([
             dbc.Alert(id="message", color="warning", is_open=False, className="mb-3"),
-            _toolbar(), _explorer(), comparison, hypervolume,
+            _toolbar(), _explorer(), comparison, fidelity, hypervolume,
         ], fluid=True, className="px-4"),
     ])

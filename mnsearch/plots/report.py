@@ -15,6 +15,7 @@ import optuna
 import pandas as pd
 import plotly.graph_objects as go
 
+from mnsearch.plots.fidelity import fidelity_figure
 from mnsearch.plots.study import (
     Overlay,
     accuracy_vs_madds,
@@ -24,6 +25,7 @@ from mnsearch.plots.study import (
     study_overlay,
 )
 from mnsearch.plots.trial import cost_breakdown_figure, trial_spec
+from mnsearch.results.fidelity import fidelity
 from mnsearch.results.frames import (
     compare_studies,
     completed,
@@ -44,18 +46,26 @@ table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;paddin
 text-align:right}th{background:#f3f3f3}.note{color:#555;font-size:13px}"""
 
 
-def study_report(studies: Sequence[optuna.Study], references: Sequence[Overlay] = ()) -> str:
-    """The report of `studies` (the first is the main one) as one HTML string."""
+def study_report(studies: Sequence[optuna.Study], references: Sequence[Overlay] = (),
+                 fidelity_pair: tuple[optuna.Study, optuna.Study] | None = None) -> str:
+    """The report of `studies` (the first is the main one) as one HTML string; with
+    `fidelity_pair` (a proxy study and its final study), the proxy-fidelity section too."""
     frames = [trials_frame(study) for study in studies]
     objectives = study_objectives(studies[0])
     attrs = StudyRecord.of(studies[0])
     subtitle = (f"dataset {attrs.dataset or '?'} · space {attrs.space or '?'} · "
                 f"objectives {', '.join(objectives)}")
-    return report_html(frames, objectives, subtitle, list(references))
+    if attrs.proxy_study:
+        subtitle += f" · final study of {attrs.proxy_study}"
+    pair = None
+    if fidelity_pair is not None:
+        pair = (trials_frame(fidelity_pair[0]), trials_frame(fidelity_pair[1]))
+    return report_html(frames, objectives, subtitle, list(references), pair)
 
 
 def report_html(frames: Sequence[pd.DataFrame], objectives: Sequence[str], subtitle: str = "",
-                references: Sequence[Overlay] = ()) -> str:
+                references: Sequence[Overlay] = (),
+                fidelity_frames: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> str:
     """The report as one HTML string (pure: no storage, no files)."""
     main = frames[0]
     name = str(main["study"].iloc[0]) if len(main) else "empty study"
@@ -68,6 +78,8 @@ def report_html(frames: Sequence[pd.DataFrame], objectives: Sequence[str], subti
         sections.append("<h2>Studies compared</h2>" + _table(table))
     figures = _figures(main, objectives, overlays)
     sections += [_figure_html(figure, first=index == 0) for index, figure in enumerate(figures)]
+    if fidelity_frames is not None:
+        sections.append(fidelity_section(*fidelity_frames, objectives, first=not figures))
     front = pareto_frame(main, objectives)
     sections.append(f"<h2>Pareto front ({len(front)} trials)</h2>"
                     + _table(front[[c for c in PARETO_COLUMNS if c in front]]))
@@ -76,6 +88,30 @@ def report_html(frames: Sequence[pd.DataFrame], objectives: Sequence[str], subti
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>"
             f"{html.escape(name)}: mnsearch report</title><style>{STYLE}</style></head>"
             f"<body>{body}</body></html>")
+
+
+def fidelity_section(proxy: pd.DataFrame, final: pd.DataFrame, objectives: Sequence[str],
+                     first: bool = False) -> str:
+    """How far the proxy front can be trusted: the figure, the headline numbers ranked by
+    the final models' validation and test accuracy, and every configuration's pair."""
+    by_validation = fidelity(proxy, final, objectives)
+    by_test = fidelity(proxy, final, objectives, measure="test_accuracy")
+    proxy_name = str(proxy["study"].iloc[0]) if len(proxy) else "proxy"
+    final_name = str(final["study"].iloc[0]) if len(final) else "final"
+    title = f"Proxy fidelity: {proxy_name} → {final_name}"
+    if by_validation.pairs.empty:
+        return f"<h2>{html.escape(title)}</h2><p>No final trial has completed yet.</p>"
+    headline = by_validation.summary().rename(columns={"value": "final validation"})
+    headline["final test"] = by_test.summary()["value"]
+    figure = fidelity_figure(by_validation, "Proxy (grey) and final (blue) accuracy of each "
+                                            "configuration")
+    note = ("Rank correlations over the configurations whose proxy ran to its end, with 95% "
+            "paired-bootstrap intervals; regret: at each configuration's cost, the best final "
+            "accuracy among those costing no more minus the final accuracy of the one the "
+            "proxy ranks first there.")
+    return (f"<h2>{html.escape(title)}</h2><p class=note>{html.escape(note)}</p>"
+            + _table(headline) + _figure_html(figure, first=first)
+            + _table(by_validation.pairs))
 
 
 def _summary(frame: pd.DataFrame, objectives: Sequence[str]) -> str:

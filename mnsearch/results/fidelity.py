@@ -25,11 +25,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import optuna
 import pandas as pd
 from scipy import stats
 
 from mnsearch.pareto import pareto_mask
 from mnsearch.results.frames import completed, objective_columns, stopped_early
+from mnsearch.search.record import StudyRecord
+from mnsearch.search.storage import load_study
 
 BOOTSTRAP_RESAMPLES = 2000
 CONFIDENCE = 0.95
@@ -167,3 +170,19 @@ def _agreement(pairs: pd.DataFrame, correlation: Callable[[np.ndarray, np.ndarra
     tail = (1 - CONFIDENCE) / 2 * 100
     low, high = np.nanpercentile(resampled, [tail, 100 - tail])
     return Agreement(float(result.statistic), float(low), float(high), float(result.pvalue))
+
+
+def fidelity_pair(storage: optuna.storages.BaseStorage,
+                  study: optuna.Study) -> tuple[optuna.Study, optuna.Study] | None:
+    """(proxy, final) when `study` is either: a final study (its recorded proxy), or a proxy
+    with a final study in the same storage (`NAME-final` first, else any recording it)."""
+    record = StudyRecord.of(study)
+    names = {frozen.study_name: frozen for frozen in storage.get_all_studies()}
+    if record.proxy_study is not None:
+        if record.proxy_study not in names:
+            return None
+        return load_study(storage, record.proxy_study), study
+    finals = sorted((name for name, frozen in names.items()
+                     if frozen.user_attrs.get("proxy_study") == study.study_name),
+                    key=lambda name: (name != f"{study.study_name}-final", name))
+    return (study, load_study(storage, finals[0])) if finals else None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from dash import dcc
+from dash import dcc, html
 
 from mnsearch.cli.main import build_parser, main
 from mnsearch.dashboard.app import create_app, make_dashboard_server
@@ -29,12 +29,13 @@ from mnsearch.dashboard.data import (
     find_trial,
     plot_points,
 )
+from mnsearch.dashboard.fidelity import fidelity_panel
 from mnsearch.dashboard.plots import pareto_groups
 from mnsearch.export.export import ExportRequest, export_command
 from mnsearch.plots.study import hypervolume_lines
 from mnsearch.results.frames import hypervolume_history
 from mnsearch.search.storage import StorageError, open_storage
-from mnsearch.testing.synthetic import synthetic_study
+from mnsearch.testing.synthetic import synthetic_final_study, synthetic_study
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -49,7 +50,8 @@ def journal(tmp_path_factory):
     path = tmp_path_factory.mktemp("dashboard") / "studies.journal"
     storage = open_storage(str(path))
     synthetic_study(storage, "demo", COMPLETE, seed=4, failed=2, running=1)
-    synthetic_study(storage, "other", 8, seed=5)
+    other = synthetic_study(storage, "other", 8, seed=5)
+    synthetic_final_study(storage, other)
     empty = optuna.create_study(study_name="empty", storage=storage,
                                 directions=["maximize", "minimize"])
     empty.enqueue_trial({"alpha": 1.0})  # a waiting trial: still no completed one
@@ -129,6 +131,18 @@ def _text(component) -> str:
     children = getattr(component, "children", None)
     parts = children if isinstance(children, list | tuple) else [children]
     return "".join(_text(child) for child in parts)
+
+
+def test_fidelity_panel_pairs_a_proxy_with_its_final_study(data):
+    assert "Add the linked study to the selection: other → other-final" in _text(
+        html.Div(fidelity_panel(data, ["other"])))
+    assert "Select a sweep's study together" in _text(html.Div(fidelity_panel(data, ["demo"])))
+    panel = html.Div(fidelity_panel(data, ["other", "other-final"]))
+    text = _text(panel)
+    assert "other → other-final" in text and "Kendall tau" in text and "final test" in text
+    (graph,) = _graphs(panel)
+    proxy = next(trace for trace in graph.figure.data if trace.name == "proxy trials")
+    assert len(proxy.x) == 8  # every complete proxy trial was finalized
 
 
 def test_card_and_comparison(data):

@@ -8,15 +8,17 @@ import pytest
 from scipy import stats
 
 from mnsearch.results.fidelity import fidelity
+from mnsearch.results.frames import COLUMNS
 
 
 def _frame(rows):
     """A `trials_frame`-like frame from (number, state, madds, val, test, curve, proxy_trial)."""
-    return pd.DataFrame([{
+    frame = pd.DataFrame([{
         "number": number, "state": state, "madds": madds, "params": madds * 10,
         "val_accuracy": val, "test_accuracy": test, "curve": curve, "proxy_trial": proxy,
         "alpha": 1.0, "resolution": 28, "block_types": "ds", "duplicate_of": None,
         "rejected": None} for number, state, madds, val, test, curve, proxy in rows])
+    return frame.reindex(columns=list(dict.fromkeys([*COLUMNS, *frame.columns])))
 
 
 # Proxy: five complete trials whose accuracy rises with cost, and trial 5 stopped early.

@@ -7,6 +7,7 @@ import sys
 import time
 
 import optuna
+import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
@@ -81,6 +82,21 @@ def test_finalize_two_trials_makes_a_linked_study_equal_to_its_proxies(tmp_path,
         assert answer.recipe["epochs"] == 2 and answer.recipe["subset"] is None
         assert len(answer.curve) == 2 and answer.test_accuracy is not None
         assert os.path.isfile(answer.checkpoint)  # every final checkpoint is kept
+    # Its results hold the fidelity of the 2 pairs; the proxy's report includes the final study.
+    fidelity = pd.read_csv(tmp_path / "final-out" / "fidelity.csv")
+    assert sorted(fidelity["proxy_trial"]) == [0, 2]
+    assert "Proxy fidelity: toy → toy-final" in (tmp_path / "final-out" / "report.html").read_text()
+    assert main(["report", "--study", "toy", "--storage", str(tmp_path / "s.journal"),
+                 "--out", str(tmp_path / "report.html")]) == 0
+    report = (tmp_path / "report.html").read_text()
+    assert "Proxy fidelity: toy → toy-final" in report and "Studies compared" in report
+    # The final models export and verify like a sweep's.
+    assert main(["export", "--study", "toy-final", "--pareto", "--storage",
+                 str(tmp_path / "s.journal"), "--out", str(tmp_path / "export"),
+                 "--formats", "spec,weights,onnx,card"]) == 0
+    exported = sorted(path.name for path in (tmp_path / "export").iterdir())
+    assert exported and all((tmp_path / "export" / name / "model.onnx").is_file()
+                            for name in exported)
     # A rerun trains nothing; a wider selection trains only what is new.
     assert main(_arguments(tmp_path, "--trials", "0,2")) == 0
     assert len(_trainings(_load(tmp_path, "toy-final"))) == 2
