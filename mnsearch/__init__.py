@@ -35,7 +35,7 @@ _LAZY = {  # name -> module, imported on first use (JAX, Flax, pandas, Optuna)
     "TrainConfig": "mnsearch.train.config",
     "load_space": "mnsearch.search.space",
     "run_sweep": "mnsearch.search.runner",
-    "SweepOptions": "mnsearch.search.worker",
+    "SweepOptions": "mnsearch.search.study",
     "trials_frame": "mnsearch.results.frames",
     "load": "mnsearch.export.export",
 }

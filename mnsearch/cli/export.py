@@ -14,6 +14,7 @@ from mnsearch.cli.common import add_arch_arguments, positive_int
 
 def add_export_parser(commands: Any) -> None:
     from mnsearch.export.export import FORMATS
+    from mnsearch.export.quantize import DEFAULT_CALIBRATION_IMAGES
 
     parser = commands.add_parser(
         "export", help="export trials of a study: spec, weights, ONNX, StableHLO, model card",
@@ -28,6 +29,10 @@ def add_export_parser(commands: Any) -> None:
     parser.add_argument("--out", required=True, type=Path, help="new output folder")
     parser.add_argument("--formats", default=",".join(FORMATS),
                         help=f"comma-separated subset of {','.join(FORMATS)} (default: all)")
+    parser.add_argument("--calibration", type=positive_int,
+                        help="training images that calibrate the int8 model (default "
+                        f"{DEFAULT_CALIBRATION_IMAGES}, or the whole training split when it "
+                        "is smaller)")
     parser.add_argument("--artifacts", default="mnsearch-artifacts",
                         help="the sweep's --artifacts folder (for studies that did not record "
                              "checkpoint paths)")
@@ -40,13 +45,15 @@ def export_command(args: argparse.Namespace) -> int:
 
     check_writable_folder(args.out, "--out")  # before opening the study or any checkpoint
     request = ExportRequest(args.study, args.out, args.storage, args.trial, args.pareto,
-                            parse_formats(args.formats), args.artifacts)
+                            parse_formats(args.formats), args.artifacts, args.calibration)
     console = Console()
     with console.status("exporting and verifying…"):
-        folders = export(request)
-    for folder in folders:
+        exported = export(request)
+    for folder in exported.folders:
         files = ", ".join(sorted(path.name for path in folder.iterdir()))
         console.print(f"[bold]{folder}[/]: {files}")
+    for warning in exported.warnings:
+        console.print(f"[bold red]WARNING[/] {warning}", highlight=False)
     return 0
 
 

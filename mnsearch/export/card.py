@@ -13,21 +13,55 @@ from collections.abc import Mapping
 from typing import Any
 
 from mnsearch.cost import cost, layer_table
+from mnsearch.data.contract import InputContract
 from mnsearch.spec.arch import ArchSpec
 from mnsearch.spec.blocks import format_block
 from mnsearch.train.config import TrainConfig
 
 
 def model_card(spec: ArchSpec, trial: dict[str, Any], recipe: dict[str, Any] | None,
-               latency: dict[str, float], export_command: str) -> str:
-    """Markdown card. `trial` holds study, number, dataset, val/test accuracy and epochs."""
+               latency: dict[str, float], export_command: str,
+               contract: InputContract | None = None,
+               int8: Mapping[str, Any] | None = None) -> str:
+    """Markdown card. `trial` holds study, number, dataset, val/test accuracy and epochs;
+    `contract` the input the model expects; `int8` the quantization report
+    (`Int8Report.as_dict`) when an int8 model was exported."""
     sections = [
         f"# {spec.name} α={spec.alpha:g}, {spec.resolution} px "
         f"(trial {trial['number']} of study '{trial['study']}')",
-        _cost_section(spec), _accuracy_section(trial, recipe), _latency_section(latency),
+        *([_int8_warning(int8)] if int8 and int8.get("warning") else []),
+        _cost_section(spec), _accuracy_section(trial, recipe), _input_section(contract),
+        *([_int8_section(int8)] if int8 else []), _latency_section(latency),
         _architecture_section(spec), _reproduce_section(trial, recipe, export_command),
     ]
     return "\n\n".join(sections) + "\n"
+
+
+def _int8_warning(int8: Mapping[str, Any]) -> str:
+    return f"> **WARNING: {int8['warning']}**"
+
+
+def _input_section(contract: InputContract | None) -> str:
+    if contract is None:
+        return "## Input\n\nNot recorded (a checkpoint from before input contracts)."
+    return ("## Input\n\n" + contract.describe() + "\n\n`model.onnx` and `model-int8.onnx` "
+            "take these uint8 pixels (input `pixels`) and normalise inside the graph; "
+            "`model-float.onnx` and StableHLO take the normalised float32 images (input "
+            "`images`); `mnsearch.load(folder)` accepts either.")
+
+
+def _int8_section(int8: Mapping[str, Any]) -> str:
+    rows = [(f"{int8['split']} accuracy ({int8['images']:,} images)",
+             f"{int8['float_accuracy']:.4f}", f"{int8['int8_accuracy']:.4f}"),
+            ("size", f"{int8['float_bytes'] / 2**20:.2f} MiB",
+             f"{int8['int8_bytes'] / 2**20:.2f} MiB"),
+            ("batch-1 latency, ONNX Runtime CPU", f"{int8['float_latency_ms']:.3f} ms",
+             f"{int8['int8_latency_ms']:.3f} ms")]
+    return ("## int8 (post-training static quantization)\n\n"
+            f"ONNX Runtime QDQ, per-channel int8 weights, int8 activations, MinMax calibration "
+            f"on {int8['calibration_images']:,} training images; both models evaluated on the "
+            f"same uint8 pixels. Accuracy change: {-int8['drop']:+.2%}.\n\n"
+            + _table(("", "model.onnx (float)", "model-int8.onnx"), rows))
 
 
 def _cost_section(spec: ArchSpec) -> str:
@@ -97,7 +131,9 @@ def _reproduce_section(trial: dict[str, Any], recipe: dict[str, Any] | None,
             f"{reproduce_command(trial.get('dataset'), recipe)}   # the sweep's training run\n"
             f"{shlex.join(fine_tune)}   # fine-tune from these weights\n"
             f"{export_command}   # this export\n```\n\n"
-            "In Python: `model = mnsearch.load(\"THIS_FOLDER\")` gives the model in eval mode.")
+            "In Python: `model = mnsearch.load(\"THIS_FOLDER\")` gives the model in eval mode; "
+            "call it on uint8 pixels (resized and normalised as in training) or on normalised "
+            "float32 images.")
 
 
 def reproduce_command(dataset: str | None, recipe: Mapping[str, Any] | None) -> str:

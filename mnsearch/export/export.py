@@ -20,14 +20,18 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from mnsearch.atomic import staging_folder
+from mnsearch.data.contract import InputContract
 from mnsearch.errors import MnsearchError
+from mnsearch.export.formats import write_int8, write_onnx, write_stablehlo
+from mnsearch.export.inputs import TrialInputs
+from mnsearch.export.quantize import require_quantization_tools
 from mnsearch.search.record import StudyRecord, TrialRecord
 from mnsearch.search.storage import load_study, mask_password, open_existing_storage
 from mnsearch.spec.arch import ArchSpec, spec_from_dict
 from mnsearch.spec.blocks import SpecError
 
-FORMATS = ("spec", "weights", "onnx", "stablehlo", "card")
-NEEDS_WEIGHTS = ("weights", "onnx", "stablehlo")
+FORMATS = ("spec", "weights", "onnx", "int8", "stablehlo", "card")
+NEEDS_WEIGHTS = ("weights", "onnx", "int8", "stablehlo")
 
 
 class ExportError(MnsearchError):
@@ -46,6 +50,9 @@ class ExportRequest:
     pareto: bool = False
     formats: tuple[str, ...] = FORMATS
     artifacts: str = "mnsearch-artifacts"
+    # training images that calibrate int8 (None: DEFAULT_CALIBRATION_IMAGES, or the whole
+    # training split when it is smaller)
+    calibration: int | None = None
 
 
 def parse_formats(text: str | Sequence[str]) -> tuple[str, ...]:
@@ -57,25 +64,44 @@ def parse_formats(text: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def export(request: ExportRequest) -> list[Path]:
+@dataclass(frozen=True)
+class Exported:
+    """What an export wrote: the trial folders, and warnings to show (an int8 model that lost
+    more than `quantize.DROP_WARNING` of accuracy)."""
+
+    folders: list[Path]
+    warnings: list[str]
+
+
+def export(request: ExportRequest) -> Exported:
     """Run an export; returns the trial folders written (under `request.out`)."""
     if request.out.exists():
         raise ExportError(f"output folder '{request.out}' exists: choose a new --out "
                           "(exports never overwrite)")
     if (request.trial is None) == (not request.pareto):
         raise ExportError("give exactly one of --trial N and --pareto")
-    if "onnx" in request.formats:
+    if "onnx" in request.formats or "int8" in request.formats:
         _require_onnx_tools()
+    if "int8" in request.formats:
+        require_quantization_tools()
+        if request.calibration is not None and request.calibration < 1:
+            raise ExportError(f"--calibration must be >= 1, got {request.calibration}")
     study = _load_study(request)
     trials = [_exportable(study, request.trial)] if request.trial is not None else \
         _front(study)
+    inputs = TrialInputs(study)
+    for trial in trials:  # everything that can be refused, before anything is written
+        if any(name in request.formats for name in NEEDS_WEIGHTS):
+            trial_checkpoint(study, trial, request.artifacts)
+        if "int8" in request.formats:
+            inputs.check_calibration(trial, request.calibration)
     request.out.parent.mkdir(parents=True, exist_ok=True)
-    staging = staging_folder(request.out)
+    staging, notes = staging_folder(request.out), []
     try:
         for trial in trials:
             folder = staging if request.trial is not None else staging / f"trial-{trial.number}"
             folder.mkdir(exist_ok=True)
-            export_trial(study, trial, folder, request)
+            notes.extend(export_trial(study, trial, folder, request, inputs))
             if any(name in request.formats for name in NEEDS_WEIGHTS):
                 from mnsearch.train.loop import release_compiled_programs
                 release_compiled_programs()  # a long front would exhaust memory maps
@@ -83,9 +109,9 @@ def export(request: ExportRequest) -> list[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    if request.trial is not None:
-        return [request.out]
-    return [request.out / f"trial-{trial.number}" for trial in trials]
+    folders = [request.out] if request.trial is not None else \
+        [request.out / f"trial-{trial.number}" for trial in trials]
+    return Exported(folders, notes)
 
 
 def _require_onnx_tools() -> None:
@@ -126,29 +152,43 @@ def _front(study: optuna.Study) -> list[FrozenTrial]:
     return sorted(front, key=lambda trial: trial.number)
 
 
-def export_trial(study: optuna.Study, trial: FrozenTrial, folder: Path,
-                 request: ExportRequest) -> None:
-    """Write the requested formats of one complete trial into `folder` (verified)."""
+def export_trial(study: optuna.Study, trial: FrozenTrial, folder: Path, request: ExportRequest,
+                 inputs: TrialInputs | None = None) -> list[str]:
+    """Write the requested formats of one complete trial into `folder` (verified); returns
+    its warnings."""
     from mnsearch.spec.io import save_spec
     from mnsearch.train.checkpoint import save_state
 
+    inputs = inputs or TrialInputs(study)
     spec = trial_spec(trial)
     checkpoint = None
     if any(name in request.formats for name in NEEDS_WEIGHTS):
         checkpoint = trial_checkpoint(study, trial, request.artifacts)
     model = _trained_model(spec, checkpoint) if checkpoint else None
+    contract = inputs.contract(spec, trial, checkpoint) if checkpoint else None
+    described = {"input": contract.as_dict()} if contract else {}
     latency: dict[str, dict[str, float]] = {}
+    int8: dict[str, Any] | None = None
     if "spec" in request.formats:
-        save_spec(spec, folder / "spec.yaml", {"trial": _provenance(study, trial)})
+        save_spec(spec, folder / "spec.yaml", {"trial": _provenance(study, trial), **described})
     if model is not None and "weights" in request.formats:
         save_state(folder / "weights.npz", {"model": model},
-                   {"trial": _provenance(study, trial), "source": str(checkpoint)})
-    if model is not None and "onnx" in request.formats:
-        _write_onnx(model, spec, folder, latency)
+                   {"trial": _provenance(study, trial), "source": str(checkpoint), **described})
+    if model is not None and contract is not None and {"onnx", "int8"} & set(request.formats):
+        pixel_model = write_onnx(model, spec, contract, folder, latency)
+        if "onnx" not in request.formats:  # int8 alone: the float models were only its source
+            for name in ("model.onnx", "model-float.onnx"):
+                (folder / name).unlink()
+        if "int8" in request.formats:
+            calibration = inputs.calibration(spec, trial, checkpoint, request.calibration)
+            report = write_int8(pixel_model, folder, calibration, *inputs.test_pixels(spec))
+            int8 = report.as_dict()
     if model is not None and "stablehlo" in request.formats:
-        _write_stablehlo(model, spec, folder)
+        write_stablehlo(model, spec, folder)
     if "card" in request.formats:
-        _write_card(study, trial, spec, folder, request, checkpoint, latency, model)
+        _write_card(study, trial, spec, folder, request, checkpoint, latency, model,
+                    contract, int8)
+    return [f"trial {trial.number}: {int8['warning']}"] if int8 and int8["warning"] else []
 
 
 def trial_spec(trial: FrozenTrial) -> ArchSpec:
@@ -193,34 +233,10 @@ def _trained_model(spec: ArchSpec, checkpoint: Path) -> Any:
     return model
 
 
-def _write_onnx(model: Any, spec: ArchSpec, folder: Path,
-                latency: dict[str, dict[str, float]]) -> None:
-    from mnsearch.atomic import write_atomically
-    from mnsearch.nn.convert import check_onnx, onnx_bytes, onnx_session
-    from mnsearch.nn.latency import time_calls
-    from mnsearch.nn.model import example_images
-
-    serialized = onnx_bytes(model, spec)
-    check_onnx(model, spec, serialized)
-    write_atomically(folder / "model.onnx", serialized)
-    session, images = onnx_session(serialized), example_images(spec, 1)
-    latency["onnxruntime"] = time_calls(lambda: session.run(None, {"images": images}),
-                                        repeats=20, runtime="onnxruntime").as_dict()
-
-
-def _write_stablehlo(model: Any, spec: ArchSpec, folder: Path) -> None:
-    from mnsearch.atomic import write_atomically
-    from mnsearch.nn.convert import check_stablehlo, stablehlo_bytes, stablehlo_text
-
-    serialized = stablehlo_bytes(model, spec)
-    check_stablehlo(model, spec, serialized)
-    write_atomically(folder / "model.stablehlo", serialized)
-    write_atomically(folder / "model.mlir", stablehlo_text(serialized).encode())
-
-
 def _write_card(study: optuna.Study, trial: FrozenTrial, spec: ArchSpec, folder: Path,
                 request: ExportRequest, checkpoint: Path | None,
-                latency: dict[str, dict[str, float]], model: Any) -> None:
+                latency: dict[str, dict[str, float]], model: Any,
+                contract: InputContract | None, int8: dict[str, Any] | None) -> None:
     from mnsearch.atomic import write_atomically
     from mnsearch.export.card import model_card
     from mnsearch.nn.latency import measure_latency
@@ -231,7 +247,7 @@ def _write_card(study: optuna.Study, trial: FrozenTrial, spec: ArchSpec, folder:
         recipe = load_metadata(checkpoint).get("config")
     latency["xla"] = measure_latency(spec, 1, "xla", repeats=20, model=model).as_dict()
     text = model_card(spec, _provenance(study, trial), recipe, latency,
-                      export_command(request, trial.number))
+                      export_command(request, trial.number), contract, int8)
     write_atomically(folder / "card.md", text.encode())
 
 
@@ -251,20 +267,52 @@ def export_command(request: ExportRequest, number: int) -> str:
     words += ["--trial", str(number), "--out", f"export-trial-{number}"]
     if request.formats != FORMATS:
         words += ["--formats", ",".join(request.formats)]
+    if request.calibration is not None and "int8" in request.formats:
+        words += ["--calibration", str(request.calibration)]
     return shlex.join(words)
 
 
-def load(folder: str | Path) -> Any:
-    """The model of an export folder (spec.yaml + weights.npz), in eval mode.
+class ExportedModel:
+    """An exported model in eval mode with its input contract.
 
-    Call it on NHWC float32 arrays normalised as in training; it returns logits.
+    Call it on uint8 NHWC pixels (at the dataset's size or the model's: resized and
+    normalised exactly as in training) or on float32 images already normalised; it returns
+    logits. `model` is the NNX module itself, `contract` the `InputContract`.
     """
+
+    def __init__(self, model: Any, contract: InputContract | None) -> None:
+        self.model, self.contract = model, contract
+
+    @property
+    def spec(self) -> ArchSpec:
+        return self.model.spec
+
+    def __call__(self, images: Any) -> Any:
+        import numpy as np
+
+        if np.issubdtype(np.asarray(images).dtype, np.integer):
+            from mnsearch.train.preprocess import pixels_to_images
+
+            if self.contract is None:
+                raise ExportError("this export records no input contract: normalise the "
+                                  "images yourself (float32) or export the trial again")
+            images = pixels_to_images(images, self.contract)
+        return self.model(images)
+
+
+def load(folder: str | Path) -> ExportedModel:
+    """The model of an export folder (spec.yaml + weights.npz), in eval mode (see
+    `ExportedModel`: raw uint8 pixels or normalised float32 images in, logits out)."""
     from mnsearch.nn.model import eval_view
     from mnsearch.spec.io import load_spec
+    from mnsearch.train.checkpoint import load_metadata
 
     folder = Path(folder)
     for name in ("spec.yaml", "weights.npz"):
         if not (folder / name).is_file():
             raise ExportError(f"{folder}: no {name}: not an export folder with weights "
                               "(export with --formats including spec,weights)")
-    return eval_view(_trained_model(load_spec(folder / "spec.yaml"), folder / "weights.npz"))
+    recorded = load_metadata(folder / "weights.npz").get("input")
+    contract = InputContract.from_dict(recorded, str(folder)) if recorded else None
+    model = eval_view(_trained_model(load_spec(folder / "spec.yaml"), folder / "weights.npz"))
+    return ExportedModel(model, contract)

@@ -134,3 +134,57 @@ def check_stablehlo(model: MobileNet, spec: ArchSpec, serialized: bytes,
         raise ConversionError(f"the reloaded StableHLO module differs from the Flax model by "
                           f"{worst:.3g} (max abs): not exported")
     return Check(worst, batch_sizes)
+
+
+def pixel_input_onnx(serialized: bytes, mean: np.ndarray, std: np.ndarray) -> bytes:
+    """The float ONNX model behind the training normalisation, taking raw pixels.
+
+    Input `pixels`: uint8 NHWC at the model's resolution; inside the graph, Cast to float,
+    `/ 255`, `- mean`, `/ std` (per channel, the last axis) — the same operations, in the same
+    order, as `mnsearch.train.preprocess.normalize` — then the float graph unchanged.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    proto = onnx.load_from_string(serialized)
+    graph = proto.graph
+    (images,) = [value for value in graph.input if value.name == "images"]
+    shape = [dim.dim_param or dim.dim_value for dim in images.type.tensor_type.shape.dim]
+    graph.input.remove(images)
+    graph.input.insert(0, helper.make_tensor_value_info("pixels", TensorProto.UINT8, shape))
+    graph.initializer.extend([
+        numpy_helper.from_array(np.array(255.0, np.float32), "pixel_scale"),
+        numpy_helper.from_array(np.asarray(mean, np.float32), "pixel_mean"),
+        numpy_helper.from_array(np.asarray(std, np.float32), "pixel_std")])
+    nodes = [helper.make_node("Cast", ["pixels"], ["pixels_float"], to=TensorProto.FLOAT),
+             helper.make_node("Div", ["pixels_float", "pixel_scale"], ["pixels_scaled"]),
+             helper.make_node("Sub", ["pixels_scaled", "pixel_mean"], ["pixels_centred"]),
+             helper.make_node("Div", ["pixels_centred", "pixel_std"], ["images"])]
+    for index, node in enumerate(nodes):
+        graph.node.insert(index, node)
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
+def normalized_pixels(pixels: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """(pixels / 255 - mean) / std in float32, as the training pipeline computes it."""
+    return ((pixels.astype(np.float32) / np.float32(255.0) - np.asarray(mean, np.float32))
+            / np.asarray(std, np.float32))
+
+
+def check_pixel_onnx(model: MobileNet, spec: ArchSpec, serialized: bytes, mean: np.ndarray,
+                     std: np.ndarray, batch_sizes: tuple[int, ...] = (1, 3)) -> Check:
+    """Run the raw-pixel ONNX model on random uint8 images against the Flax model on the same
+    images normalised; refuse differences above 1e-4."""
+    session, forward = onnx_session(serialized), jitted_forward(model)
+    rng = np.random.default_rng(0)
+    worst = 0.0
+    for batch_size in batch_sizes:
+        pixels = rng.integers(0, 256, (batch_size, *input_shape(spec)), dtype=np.uint8)
+        (logits,) = session.run(None, {"pixels": pixels})
+        expected = np.asarray(forward(jnp.asarray(normalized_pixels(pixels, mean, std))))
+        worst = max(worst, float(np.max(np.abs(logits - expected))))
+    if not worst <= ONNX_TOLERANCE:
+        raise ConversionError(f"the raw-pixel ONNX model differs from the Flax model by "
+                              f"{worst:.3g} (max abs; allowed {ONNX_TOLERANCE:g}): not exported")
+    return Check(worst, batch_sizes)

@@ -78,7 +78,7 @@ def conv(x: jax.Array, kernel: jax.Array, stride: int, padding: str) -> jax.Arra
     transposes activations for their weight gradients and runs few-channel matmuls slowly.
     """
     kernel_size = kernel.shape[0]
-    if kernel_size == 1 and stride == 1:
+    if kernel_size == 1 and stride == 1 and not _portable():
         weights = kernel[0, 0]
         if weights.size <= NATIVE_POINTWISE_MAX_WEIGHTS and _use_native(x, weights):
             return native.pointwise(x, weights)
@@ -289,9 +289,21 @@ def _batch_norm_backward(epsilon: float, activation: str, residuals: tuple[jax.A
 _batch_norm_activation.defvjp(_batch_norm_residuals, _batch_norm_backward)
 
 
+def _portable() -> bool:
+    """Tracing the portable `lax` path (export, ONNX latency): 1x1 convs stay convolutions
+    and ReLU6 a clip, the operators ONNX Runtime fuses with BN and quantizes (as an einsum and
+    max/min pairs, measured on V1: every pointwise layer stayed float in the int8 model)."""
+    return _KERNELS.get() == "lax"
+
+
+def relu6(x: jax.Array) -> jax.Array:
+    """min(max(x, 0), 6); a clip (ONNX `Clip`) on the portable path, the same values."""
+    return jnp.clip(x, 0.0, 6.0) if _portable() else jax.nn.relu6(x)
+
+
 def hard_sigmoid(x: jax.Array) -> jax.Array:
     """ReLU6(x + 3) / 6, the V3 paper's piecewise-linear sigmoid."""
-    return jax.nn.relu6(x + 3.0) * (1.0 / 6.0)
+    return relu6(x + 3.0) * (1.0 / 6.0)
 
 
 def activate(x: jax.Array, name: str) -> jax.Array:
@@ -299,7 +311,7 @@ def activate(x: jax.Array, name: str) -> jax.Array:
     if name == "relu":
         return jax.nn.relu(x)
     if name == "relu6":
-        return jax.nn.relu6(x)
+        return relu6(x)
     if name == "hswish":
         return x * hard_sigmoid(x)
     if name == "identity":

@@ -14,6 +14,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
+from mnsearch.data.contract import InputContract
 from mnsearch.data.datasets import DatasetError, split_validation, stratified_subset
 from mnsearch.spec.arch import ArchSpec
 from mnsearch.train.preprocess import channel_statistics, normalize, resize
@@ -32,6 +33,7 @@ class PreparedData:
     test_images: np.ndarray
     test_labels: np.ndarray
     num_classes: int
+    contract: InputContract  # how raw pixels become these arrays (saved with checkpoints)
 
 
 def prepare_data(spec: ArchSpec, dataset: Any, config: Any) -> PreparedData:
@@ -42,11 +44,7 @@ def prepare_data(spec: ArchSpec, dataset: Any, config: Any) -> PreparedData:
             f"{dataset.num_classes} classes, the spec {spec.in_channels} and "
             f"{spec.num_classes}: build the spec with --in-channels {dataset.in_channels} "
             f"--classes {dataset.num_classes}")
-    train, validation = split_validation(dataset, config.validation_fraction, config.seed)
-    train_images, train_labels = train.images, train.labels
-    if config.subset is not None:
-        train_images, train_labels = stratified_subset(train_images, train_labels,
-                                                       config.subset, config.seed)
+    (train_images, train_labels), validation = training_split(dataset, config)
     mean, std = channel_statistics(train_images)
 
     def convert(images: np.ndarray) -> np.ndarray:
@@ -55,7 +53,27 @@ def prepare_data(spec: ArchSpec, dataset: Any, config: Any) -> PreparedData:
     return PreparedData(convert(train_images), np.asarray(train_labels, np.int32),
                         convert(validation.images), np.asarray(validation.labels, np.int32),
                         convert(dataset.test_images), np.asarray(dataset.test_labels, np.int32),
-                        dataset.num_classes)
+                        dataset.num_classes,
+                        InputContract.of_statistics(spec.resolution, mean, std,
+                                                    dataset.image_size))
+
+
+def training_split(dataset: Any, config: Any) -> tuple[tuple[np.ndarray, np.ndarray], Any]:
+    """((images, labels) a run trains on, its validation split): the recipe's validation
+    fraction and subset, drawn with its seed (so an export can draw them again)."""
+    train, validation = split_validation(dataset, config.validation_fraction, config.seed)
+    images, labels = train.images, train.labels
+    if config.subset is not None:
+        images, labels = stratified_subset(images, labels, config.subset, config.seed)
+    return (images, labels), validation
+
+
+def training_contract(spec: ArchSpec, dataset: Any, config: Any) -> InputContract:
+    """The input contract a run of `spec` with `config` on `dataset` trains with (for a
+    checkpoint saved before contracts were recorded)."""
+    (images, _), _ = training_split(dataset, config)
+    mean, std = channel_statistics(images)
+    return InputContract.of_statistics(spec.resolution, mean, std, dataset.image_size)
 
 
 def _normalized_and_resized(images: np.ndarray, mean: np.ndarray, std: np.ndarray,

@@ -171,7 +171,8 @@ def train_and_evaluate(spec: ArchSpec, dataset: Any, config: TrainConfig,
         clock.lap("evaluate")
         if checkpoint is not None:
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            save_state(checkpoint, nodes, {"result": result.as_dict(), "config": asdict(config)})
+            save_state(checkpoint, nodes, {"result": result.as_dict(), "config": asdict(config),
+                                           "input": data.contract.as_dict()})
             clock.lap("checkpoint")
         if callback is not None and callback(epoch, result):
             result.status = "stopped"

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mnsearch.data.contract import InputContract
 from mnsearch.data.datasets import DatasetError
 
 _STATISTICS_CHUNK = 8192  # images per float64 accumulation, to bound host memory
@@ -62,6 +63,28 @@ def resize(images: jax.Array | np.ndarray, resolution: int) -> jax.Array:
         return images
     return jax.image.resize(images, (count, resolution, resolution, channels),
                             method="linear", antialias=True)
+
+
+def pixels_to_images(pixels: np.ndarray | jax.Array, contract: InputContract) -> jax.Array:
+    """Raw uint8 NHWC pixels to the model's input: normalised, then resized to the contract's
+    resolution: the training pipeline's own functions, in its order."""
+    pixels = jnp.asarray(pixels)
+    if pixels.ndim != 4 or pixels.shape[-1] != contract.channels:
+        raise DatasetError(f"expected uint8 pixels of shape (N, H, W, {contract.channels}), "
+                           f"got {tuple(pixels.shape)}")
+    return resize(normalize(pixels, np.asarray(contract.mean, np.float32),
+                            np.asarray(contract.std, np.float32)), contract.resolution)
+
+
+def pixels_at(images: np.ndarray, resolution: int) -> np.ndarray:
+    """uint8 pixels at `resolution`: the training resize, in float, rounded back to 0..255.
+
+    What a deployed raw-pixel model is fed when the camera's frame is not already at its size.
+    """
+    if images.shape[1:3] == (resolution, resolution):
+        return np.asarray(images, np.uint8)
+    resized = np.asarray(resize(jnp.asarray(images, jnp.float32), resolution))
+    return np.clip(np.rint(resized), 0, 255).astype(np.uint8)
 
 
 @partial(jax.jit, static_argnames=("crop_padding", "flip"))
