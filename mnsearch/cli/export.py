@@ -14,7 +14,7 @@ from mnsearch.cli.common import add_arch_arguments, positive_int
 
 def add_export_parser(commands: Any) -> None:
     from mnsearch.export.export import FORMATS
-    from mnsearch.export.quantize import DEFAULT_CALIBRATION_IMAGES
+    from mnsearch.nn.quantize import DEFAULT_CALIBRATION_IMAGES
 
     parser = commands.add_parser(
         "export", help="export trials of a study: spec, weights, ONNX, StableHLO, model card",

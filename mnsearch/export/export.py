@@ -24,7 +24,7 @@ from mnsearch.data.contract import InputContract
 from mnsearch.errors import MnsearchError
 from mnsearch.export.formats import write_int8, write_onnx, write_stablehlo
 from mnsearch.export.inputs import TrialInputs
-from mnsearch.export.quantize import require_quantization_tools
+from mnsearch.nn.quantize import require_quantization_tools
 from mnsearch.search.record import StudyRecord, TrialRecord
 from mnsearch.search.storage import load_study, mask_password, open_existing_storage
 from mnsearch.spec.arch import ArchSpec, spec_from_dict

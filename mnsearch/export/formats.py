@@ -19,7 +19,7 @@ import numpy as np
 
 from mnsearch.atomic import write_atomically
 from mnsearch.data.contract import InputContract
-from mnsearch.export.quantize import Int8Report, int8_report, quantize_int8
+from mnsearch.nn.quantize import Int8Report, int8_report, quantize_int8
 from mnsearch.spec.arch import ArchSpec
 
 

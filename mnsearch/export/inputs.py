@@ -18,11 +18,7 @@ from optuna.trial import FrozenTrial
 
 from mnsearch.data.contract import InputContract
 from mnsearch.errors import MnsearchError
-from mnsearch.export.quantize import (
-    DEFAULT_CALIBRATION_IMAGES,
-    QuantizationError,
-    calibration_pixels,
-)
+from mnsearch.nn.quantize import DEFAULT_CALIBRATION_IMAGES, QuantizationError
 from mnsearch.search.record import StudyRecord, TrialRecord
 from mnsearch.spec.arch import ArchSpec
 from mnsearch.train.config import TrainConfig
@@ -97,3 +93,18 @@ class TrialInputs:
         dataset = self.dataset()
         return (pixels_at(dataset.test_images, spec.resolution),
                 np.asarray(dataset.test_labels, np.int64))
+
+
+def calibration_pixels(images: np.ndarray, labels: np.ndarray, count: int,
+                       seed: int = 0) -> np.ndarray:
+    """`count` training images, stratified by class (every class represented)."""
+    from mnsearch.data.datasets import DatasetError, stratified_subset
+
+    if count > len(images):
+        raise QuantizationError(f"--calibration {count} is larger than the training split "
+                                f"({len(images)} images): use at most {len(images)}")
+    try:
+        chosen, _ = stratified_subset(images, labels, count, seed)
+    except DatasetError as error:
+        raise QuantizationError(f"--calibration {count}: {error}") from None
+    return chosen

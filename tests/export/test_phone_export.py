@@ -118,7 +118,7 @@ def test_int8_export_runs_and_reports_its_measured_accuracy(families, tmp_path, 
 
 def test_a_large_accuracy_drop_is_reported_loudly(monkeypatch):
     from mnsearch.export.card import model_card
-    from mnsearch.export.quantize import Int8Report
+    from mnsearch.nn.quantize import Int8Report
     from mnsearch.spec.families import preset
 
     report = Int8Report(64, "test", 1000, 0.90, 0.80, 900_000, 300_000, 0.2, 0.15)

@@ -78,21 +78,6 @@ def require_quantization_tools() -> None:
                                 "'mnsearch[export]', or leave int8 out of --formats") from None
 
 
-def calibration_pixels(images: np.ndarray, labels: np.ndarray, count: int,
-                       seed: int = 0) -> np.ndarray:
-    """`count` training images, stratified by class (every class represented)."""
-    from mnsearch.data.datasets import DatasetError, stratified_subset
-
-    if count > len(images):
-        raise QuantizationError(f"--calibration {count} is larger than the training split "
-                                f"({len(images)} images): use at most {len(images)}")
-    try:
-        chosen, _ = stratified_subset(images, labels, count, seed)
-    except DatasetError as error:
-        raise QuantizationError(f"--calibration {count}: {error}") from None
-    return chosen
-
-
 def quantize_int8(pixel_model: bytes, calibration: np.ndarray) -> bytes:
     """The int8 (QDQ) model of a raw-pixel ONNX model, calibrated on uint8 `calibration`."""
     from onnxruntime.quantization import (
