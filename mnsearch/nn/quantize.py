@@ -71,11 +71,13 @@ class Int8Report:
 def require_quantization_tools() -> None:
     """Fail before any work when ONNX Runtime's quantization tools are absent."""
     try:
+        import jax2onnx  # noqa: F401
         import onnx  # noqa: F401
         from onnxruntime.quantization import quantize_static  # noqa: F401
     except ImportError:
-        raise QuantizationError("the int8 format needs onnx and onnxruntime: pip install "
-                                "'mnsearch[export]', or leave int8 out of --formats") from None
+        raise QuantizationError("int8 models need jax2onnx, onnx and onnxruntime: pip install "
+                                "'mnsearch[export]' (or leave int8 out of --formats and "
+                                "int8_accuracy out of the objectives)") from None
 
 
 def quantize_int8(pixel_model: bytes, calibration: np.ndarray) -> bytes:

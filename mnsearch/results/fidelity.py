@@ -31,7 +31,7 @@ from scipy import stats
 
 from mnsearch.pareto import pareto_mask
 from mnsearch.results.frames import completed, objective_columns, stopped_early
-from mnsearch.search.record import StudyRecord
+from mnsearch.search.record import COST_OBJECTIVES, OBJECTIVES, StudyRecord
 from mnsearch.search.storage import load_study
 
 BOOTSTRAP_RESAMPLES = 2000
@@ -86,8 +86,7 @@ def fidelity(proxy: pd.DataFrame, final: pd.DataFrame,
              objectives: Sequence[str] = ("accuracy", "madds"),
              measure: str = "val_accuracy", seed: int = 0) -> Fidelity:
     """Pair a proxy study's trials with its final study's (both as `trials_frame` frames)."""
-    cost_columns = [column for column in objective_columns(objectives)[0]
-                    if column not in ("val_accuracy", "test_accuracy")]
+    cost_columns = [OBJECTIVES[name].field for name in objectives if name in COST_OBJECTIVES]
     pairs = _pairs(proxy, final, objectives, measure)
     pairs["regret"] = _regret(pairs, cost_columns)
     agreed = pairs[~pairs["proxy_stopped"]]
@@ -107,6 +106,7 @@ def _pairs(proxy: pd.DataFrame, final: pd.DataFrame, objectives: Sequence[str],
            measure: str) -> pd.DataFrame:
     """One row per finalized configuration: its proxy's and its final trial's accuracies."""
     columns, directions = objective_columns(objectives)
+    cost_fields = {OBJECTIVES[name].field for name in objectives if name in COST_OBJECTIVES}
     done = completed(proxy)
     proxy_front = set(done[pareto_mask(done[columns].to_numpy(dtype=float), directions)]
                       ["number"]) if len(done) else set()
@@ -115,7 +115,7 @@ def _pairs(proxy: pd.DataFrame, final: pd.DataFrame, objectives: Sequence[str],
     finals = finals[finals["proxy_trial"].notna()].drop_duplicates("proxy_trial")
     finals = finals[finals["proxy_trial"].astype(int).isin(accuracy.index)]
     final_values = finals[columns].to_numpy(dtype=float)
-    if measure == "test_accuracy":  # the final front of the measure the pairs rank by
+    if measure == "test_accuracy" and "val_accuracy" in columns:  # rank by the measure
         final_values[:, list(columns).index("val_accuracy")] = finals["test_accuracy"]
     pairs = pd.DataFrame({
         "proxy_trial": finals["proxy_trial"].astype(int).to_numpy(),
@@ -126,7 +126,7 @@ def _pairs(proxy: pd.DataFrame, final: pd.DataFrame, objectives: Sequence[str],
         "final_test_accuracy": finals["test_accuracy"].astype(float).to_numpy(),
         "final_front": pareto_mask(final_values, directions) if len(finals) else [],
         **{column: finals[column].to_numpy() for column in columns
-           if column not in ("val_accuracy", "test_accuracy", "madds", "params")},
+           if column not in ("madds", "params") and column in cost_fields},
     })
     pairs["proxy_accuracy"] = pairs["proxy_trial"].map(accuracy).astype(float)
     pairs["proxy_stopped"] = ~pairs["proxy_trial"].isin(done["number"])

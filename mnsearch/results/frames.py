@@ -23,14 +23,20 @@ import pandas as pd
 
 from mnsearch.errors import MnsearchError
 from mnsearch.pareto import hypervolume, normalized_losses, pareto_mask
-from mnsearch.search.record import OBJECTIVES, StudyRecord, TrialRecord
+from mnsearch.search.record import (
+    ACCURACY_OBJECTIVES,
+    COST_OBJECTIVES,
+    OBJECTIVES,
+    StudyRecord,
+    TrialRecord,
+)
 from mnsearch.search.storage import load_study
 from mnsearch.train.phases import PHASES
 
 # Record fields that become plain columns (the spec becomes JSON text; the recipe, worker and
 # heartbeat stay in the record).
 RECORD_COLUMNS = ["alpha", "resolution", "madds", "params", "params_keras", "latency_ms",
-                  "val_accuracy", "test_accuracy", "train_seconds", "epochs_done",
+                  "val_accuracy", "test_accuracy", "int8_accuracy", "train_seconds", "epochs_done",
                   "images_per_second", "duplicate_of",
                   "retry_of", "rejected", "error", "config_key", "blocks", "proxy_trial"]
 # Where each trial's time went (mnsearch.train.phases), plus `other`: trial time outside the run.
@@ -191,14 +197,14 @@ def cost_references(frame: pd.DataFrame, objectives: Sequence[str]) -> dict[str,
     points = trained(frame)
     return {name: float(points[column].max()) for name, column in zip(objectives, columns,
                                                                       strict=True)
-            if name not in ("accuracy", "test_accuracy") and len(points)}
+            if name in COST_OBJECTIVES and len(points)}
 
 
 def _losses(points: pd.DataFrame, objectives: Sequence[str],
             references: dict[str, float]) -> np.ndarray:
     """Losses in [0, 1] (module docstring); test accuracy is treated like accuracy."""
     columns, _ = objective_columns(objectives)
-    names = ["accuracy" if name == "test_accuracy" else name for name in objectives]
+    names = ["accuracy" if name in ACCURACY_OBJECTIVES else name for name in objectives]
     return normalized_losses(points[columns].to_numpy(dtype=float), names, references)
 
 

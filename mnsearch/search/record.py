@@ -33,10 +33,14 @@ OBJECTIVES: dict[str, Objective] = {objective.name: objective for objective in (
     Objective("params", "params", "minimize"),
     Objective("latency", "latency_ms", "minimize"),
     Objective("test_accuracy", "test_accuracy", "maximize", searchable=False),
+    # validation accuracy of the int8 (ONNX Runtime QDQ) model: quantization-robust fronts
+    Objective("int8_accuracy", "int8_accuracy", "maximize"),
 )}
 SEARCH_OBJECTIVES = tuple(name for name, objective in OBJECTIVES.items() if objective.searchable)
 COST_OBJECTIVES = tuple(name for name, objective in OBJECTIVES.items()
                         if objective.direction == "minimize")
+ACCURACY_OBJECTIVES = tuple(name for name, objective in OBJECTIVES.items()
+                            if objective.direction == "maximize")
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class TrialRecord:
     epochs_done: int | None = None
     val_accuracy: float | None = None
     test_accuracy: float | None = None
+    int8_accuracy: float | None = None  # validation, int8 model (the int8_accuracy objective)
     rejected: str | None = None
     error: str | None = None
     duplicate_of: int | None = None

@@ -28,6 +28,7 @@ from optuna.trial import TrialState
 
 from mnsearch.cost import cost
 from mnsearch.data.load import load_dataset
+from mnsearch.nn.quantize import require_quantization_tools
 from mnsearch.search.options import (
     check_jobs,
     check_subset_fits,
@@ -173,6 +174,8 @@ def prepare_sweep(space: str | Path | SearchSpace, options: SweepOptions) -> Swe
         raise SpaceError(f"{space.source}: the grid has {space.size:,} configurations, more "
                          f"than a grid sweep enumerates ({MAX_GRID:,}): use --sampler nsga2, "
                          "tpe, random or gp, or fewer choices per dimension")
+    if "int8_accuracy" in space.objectives:
+        require_quantization_tools()  # the workers quantize every trained model
     dataset = load_dataset(space.dataset)  # fail here, once, before spawning workers
     config = recipe(space, options)
     check_subset_fits(config, dataset, "--subset" if options.subset is not None

@@ -151,6 +151,7 @@ class Worker:
         answer = TrialRecord.of(earlier)
         record(trial, duplicate_of=earlier.number, config_key=key,
                val_accuracy=answer.val_accuracy, test_accuracy=answer.test_accuracy,
+               int8_accuracy=answer.int8_accuracy,
                train_seconds=answer.train_seconds, curve=answer.curve)
         if earlier.state == TrialState.COMPLETE:
             self.study.tell(trial, earlier.values)
@@ -183,13 +184,22 @@ class Worker:
         elif result.status == "stopped":
             self.study.tell(trial, state=TrialState.PRUNED)
         else:
+            int8 = self._int8_accuracy(spec, folder / "checkpoint.npz")
             record(trial, val_accuracy=result.val_accuracy[-1],
-                   test_accuracy=result.test_accuracy)
+                   test_accuracy=result.test_accuracy, int8_accuracy=int8)
             final = TrialRecord(val_accuracy=result.val_accuracy[-1], madds=totals.madds,
-                                params=totals.params, latency_ms=latency)
+                                params=totals.params, latency_ms=latency, int8_accuracy=int8)
             self.study.tell(trial, [final.objective_value(name)
                                     for name in self.space.objectives])
         self._keep_front_checkpoints()
+
+    def _int8_accuracy(self, spec: ArchSpec, checkpoint: Path) -> float | None:
+        """Validation accuracy of the int8 model, when an objective asks for it."""
+        if "int8_accuracy" not in self.space.objectives:
+            return None
+        from mnsearch.train.int8 import validation_int8
+
+        return validation_int8(spec, checkpoint, self.dataset, self.config).int8_accuracy
 
     def _should_stop(self, trial: optuna.Trial, epoch: int, accuracy: float,
                      costs: dict[str, float | None]) -> bool:

@@ -136,7 +136,7 @@ def test_bad_int8_requests_are_one_line_and_write_nothing(families, tmp_path, ca
     root, _, study = families
     number, arguments = _number(study, "v2"), ["--formats", "spec,int8"]
     expected = {"too-many": "--calibration 5000 is larger than trial",
-                "no-tools": "the int8 format needs onnx and onnxruntime: pip install",
+                "no-tools": "int8 models need jax2onnx, onnx and onnxruntime: pip install",
                 "no-weights": "has no checkpoint"}[case]
     if case == "too-many":
         arguments += ["--calibration", "5000"]
