@@ -21,6 +21,7 @@ from typing import NoReturn
 
 from mnsearch.cli.allocator import restart_with_tcmalloc
 from mnsearch.cli.cost import add_cost_parser
+from mnsearch.cli.evaluate import add_evaluate_parser
 from mnsearch.cli.export import add_export_parser, add_latency_parser
 from mnsearch.cli.finalize import add_finalize_parser
 from mnsearch.cli.results import add_dashboard_parser, add_report_parser
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sweep_parser(commands)
     add_finalize_parser(commands)
     add_export_parser(commands)
+    add_evaluate_parser(commands)
     add_latency_parser(commands)
     add_dashboard_parser(commands)
     add_report_parser(commands)

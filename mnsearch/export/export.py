@@ -12,7 +12,7 @@ from __future__ import annotations
 import shlex
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -172,8 +172,10 @@ def export_trial(study: optuna.Study, trial: FrozenTrial, folder: Path, request:
     if "spec" in request.formats:
         save_spec(spec, folder / "spec.yaml", {"trial": _provenance(study, trial), **described})
     if model is not None and "weights" in request.formats:
+        recipe = asdict(inputs.recipe(trial, checkpoint))
         save_state(folder / "weights.npz", {"model": model},
-                   {"trial": _provenance(study, trial), "source": str(checkpoint), **described})
+                   {"trial": _provenance(study, trial), "source": str(checkpoint),
+                    "recipe": recipe, **described})
     if model is not None and contract is not None and {"onnx", "int8"} & set(request.formats):
         pixel_model = write_onnx(model, spec, contract, folder, latency)
         if "onnx" not in request.formats:  # int8 alone: the float models were only its source

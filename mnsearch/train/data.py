@@ -48,7 +48,7 @@ def prepare_data(spec: ArchSpec, dataset: Any, config: Any) -> PreparedData:
     mean, std = channel_statistics(train_images)
 
     def convert(images: np.ndarray) -> np.ndarray:
-        return _normalized_and_resized(images, mean, std, spec.resolution)
+        return normalized_and_resized(images, mean, std, spec.resolution)
 
     return PreparedData(convert(train_images), np.asarray(train_labels, np.int32),
                         convert(validation.images), np.asarray(validation.labels, np.int32),
@@ -76,7 +76,7 @@ def training_contract(spec: ArchSpec, dataset: Any, config: Any) -> InputContrac
     return InputContract.of_statistics(spec.resolution, mean, std, dataset.image_size)
 
 
-def _normalized_and_resized(images: np.ndarray, mean: np.ndarray, std: np.ndarray,
+def normalized_and_resized(images: np.ndarray, mean: np.ndarray, std: np.ndarray,
                             resolution: int) -> np.ndarray:
     """Normalise and resize in chunks of one fixed size, so each resolution compiles once.
 

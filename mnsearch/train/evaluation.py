@@ -1,4 +1,4 @@
-"""Evaluation of a trained model: precise-BN recalibration and top-1 accuracy.
+"""Evaluation of a trained model: precise-BN recalibration, top-1 accuracy and loss.
 
 Kept apart from the training loop because every evaluated model (the trained weights, or
 their EMA average) goes through the same two steps: recalibrate the BN statistics from
@@ -6,6 +6,9 @@ training batches, then predict in eval mode.
 """
 
 from __future__ import annotations
+
+import time
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
@@ -59,16 +62,43 @@ def recalibrate_batch_norm(model: MobileNet, images: np.ndarray, batch_size: int
             norm.momentum = momentum
 
 
-def accuracy(model: MobileNet, images: np.ndarray, labels: np.ndarray,
-             batch_size: int = 500) -> float:
-    """Top-1 accuracy in eval mode; the last batch is padded so one shape compiles."""
-    view, correct = eval_view(model), 0
+@dataclass(frozen=True)
+class Evaluation:
+    """A model on one split: top-1 accuracy, mean cross-entropy, images and throughput."""
+
+    accuracy: float
+    loss: float
+    images: int
+    images_per_second: float
+
+
+def evaluate(model: MobileNet, images: np.ndarray, labels: np.ndarray,
+             batch_size: int = 500) -> Evaluation:
+    """Eval-mode accuracy and loss; the last batch is padded so one shape compiles, and the
+    throughput leaves the first (compiling) batch out."""
+    view, correct, loss, timed, started = eval_view(model), 0, 0.0, 0, None
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size]
         count = len(batch)
         if count < batch_size:
             batch = np.concatenate([batch, np.repeat(batch[-1:], batch_size - count, 0)])
-        predictions = np.asarray(predict(view, jnp.asarray(batch)))[:count]
-        correct += int(np.sum(predictions == labels[start:start + count]))
-    return correct / max(len(images), 1)
+        logits = np.asarray(_forward(view, jnp.asarray(batch)), np.float64)[:count]
+        truth = labels[start:start + count]
+        correct += int(np.sum(np.argmax(logits, -1) == truth))
+        shifted = logits - logits.max(-1, keepdims=True)
+        log_probabilities = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+        loss -= float(np.take_along_axis(log_probabilities, truth[:, None], -1).sum())
+        if started is None:
+            started = time.perf_counter()  # after the first batch: compilation excluded
+        else:
+            timed += count
+    seconds = time.perf_counter() - started if started is not None else 0.0
+    total = max(len(images), 1)
+    return Evaluation(correct / total, loss / total, len(images),
+                      timed / seconds if timed and seconds > 0 else float("nan"))
 
+
+def accuracy(model: MobileNet, images: np.ndarray, labels: np.ndarray,
+             batch_size: int = 500) -> float:
+    """Top-1 accuracy in eval mode (see `evaluate`)."""
+    return evaluate(model, images, labels, batch_size).accuracy

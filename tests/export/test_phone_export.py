@@ -92,6 +92,16 @@ def test_raw_pixel_onnx_predicts_as_load_does_and_records_the_contract(families,
     assert "## Input" in (out / "card.md").read_text()
 
 
+def test_evaluate_on_an_export_gives_the_trials_test_accuracy(families, tmp_path, capsys):
+    root, _, study = families
+    number, out = _number(study, "v2"), tmp_path / "v2"
+    assert _export(families, number, out, "--formats", "spec,weights") == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--dataset", f"folder:{root / 'data'}", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["accuracy"] == study.trials[number].user_attrs["test_accuracy"]
+
+
 @pytest.mark.parametrize("block", ["v1", "v2", "v3"])
 def test_int8_export_runs_and_reports_its_measured_accuracy(families, tmp_path, block):
     root, _, study = families
