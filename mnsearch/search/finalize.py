@@ -172,7 +172,7 @@ def prepare_finalize(options: FinalizeOptions) -> tuple[SearchSpace, SweepOption
                       "--subset" if options.subset is not None else "the final recipe")
     _check_final_study(options, record)
     space = SearchSpace(
-        name=proxy_record.space or options.study_name, source=f"study '{options.study_name}'",
+        name=f"final of {options.study_name}", source=f"study '{options.study_name}'",
         base="v1", dataset=record.dataset, recipe=asdict(config),
         choices={LISTED_DIMENSION: [trial.number for trial in chosen]},
         objectives=proxy_record.objectives, sampler="grid",
