@@ -42,6 +42,10 @@ def add_sweep_parser(commands: Any) -> None:
     parser.add_argument("--subset", type=subset_argument, help="override the space's training "
                         "subset: a count of images (5000) or a fraction (0.1)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--simulate", action="store_true",
+                        help="load test: run the whole sweep machinery with a synthetic "
+                        "accuracy (a noisy function of cost) instead of training; the study is "
+                        "marked SIMULATED and cannot be exported")
     parser.add_argument("--no-early-stopping", action="store_true",
                         help="train every trial for the full budget")
     parser.add_argument("--min-dominating", type=positive_int, default=MIN_DOMINATING,
@@ -70,7 +74,8 @@ def sweep_command(args: argparse.Namespace) -> int:
                            trials=args.trials, timeout=args.timeout, sampler=args.sampler,
                            jobs=args.jobs, epochs=args.epochs, subset=args.subset, seed=args.seed,
                            early_stopping=not args.no_early_stopping,
-                           min_dominating=args.min_dominating, artifacts=args.artifacts)
+                           min_dominating=args.min_dominating, artifacts=args.artifacts,
+                           simulate=args.simulate)
     out = check_writable_folder(args.out or Path("runs") / options.study_name, "--out")
     if args.download:
         from mnsearch.data.load import load_dataset

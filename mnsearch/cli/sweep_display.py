@@ -17,6 +17,7 @@ from mnsearch.plots.study import accuracy_vs_madds
 from mnsearch.results.fidelity import fidelity, fidelity_pair
 from mnsearch.results.frames import pareto_frame, study_objectives, trials_frame
 from mnsearch.results.progress import Progress, RunningTrial, snapshot
+from mnsearch.search.record import StudyRecord
 from mnsearch.search.runner import SweepOutcome, SweepStart
 from mnsearch.search.space import SearchSpace
 from mnsearch.search.storage import DEFAULT_STORAGE, open_existing_storage
@@ -34,8 +35,10 @@ class LiveTable:
 
     def started(self, start: SweepStart) -> None:
         self.start, self.started_at = start, time.time()
+        simulated = "[bold red]SIMULATED[/] " if StudyRecord.of(start.study).simulated else ""
         self.console.print(
-            f"study [bold]{start.study.study_name}[/] in {start.storage}: {start.space.name}, "
+            f"{simulated}study [bold]{start.study.study_name}[/] in {start.storage}: "
+            f"{start.space.name}, "
             f"{start.space.size:,} configurations, {start.jobs} worker(s)"
             + (f", {start.recovered} interrupted trial(s) re-queued" if start.recovered else ""))
         self.live = Live(self._table(), console=self.console, refresh_per_second=1)

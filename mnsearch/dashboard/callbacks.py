@@ -67,11 +67,20 @@ def main_view(data: DashboardData, studies: list[str], filters: Filters,
     return pareto_plot(groups, front), status, hypervolume_plot(frame)
 
 
-def study_title(studies: list[str]) -> str:
-    """The navbar's name for the selection: the study, or the first ones and how many more."""
-    if len(studies) <= 2:
-        return " · ".join(studies)
-    return f"{studies[0]} · {studies[1]} + {len(studies) - 2} more"
+def study_title(studies: list[str], simulated: set[str] | None = None) -> str:
+    """The navbar's name for the selection: the study, or the first ones and how many more;
+    SIMULATED when a selected study is (`mnsearch sweep --simulate`)."""
+    title = " · ".join(studies) if len(studies) <= 2 else \
+        f"{studies[0]} · {studies[1]} + {len(studies) - 2} more"
+    if simulated and simulated & set(studies):
+        title += " · SIMULATED"
+    return title
+
+
+def study_options(names: list[str], simulated: set[str]) -> list[dict[str, str]]:
+    """The study picker's options, simulated studies labelled."""
+    return [{"label": f"{name} (SIMULATED)" if name in simulated else name, "value": name}
+            for name in names]
 
 
 def read_filters(madds: float | None, accuracy: float | None, blocks: list | None,
@@ -120,11 +129,14 @@ def register(app: Dash, data: DashboardData) -> None:
         except MnsearchError as error:
             return [], [], str(error), True
         selected, message = resolve_studies(search, defaults or [], names)
-        return names, selected, message, bool(message)
+        return study_options(names, data.simulated()), selected, message, bool(message)
 
     @app.callback(Output("navbar-study", "children"), Input("studies", "value"))
     def _title(studies: list[str] | None) -> str:
-        return study_title(studies or [])
+        try:
+            return study_title(studies or [], data.simulated())
+        except MnsearchError:
+            return study_title(studies or [])
 
     @app.callback(Output("filter-blocks", "options"), Output("filter-alpha", "options"),
                   Output("filter-resolution", "options"), Input("studies", "value"))

@@ -78,6 +78,11 @@ class DashboardData:
         return {study.study_name: proxy for study in self.storage().get_all_studies()
                 if isinstance(proxy := study.user_attrs.get("proxy_study"), str)}
 
+    def simulated(self) -> set[str]:
+        """The studies made by `mnsearch sweep --simulate` (labelled SIMULATED everywhere)."""
+        return {study.study_name for study in self.storage().get_all_studies()
+                if study.user_attrs.get("simulated")}
+
     def frame(self, name: str) -> pd.DataFrame:
         """The trials of one study, rebuilt only when they changed."""
         with self._lock:

@@ -87,6 +87,9 @@ def export(request: ExportRequest) -> Exported:
         if request.calibration is not None and request.calibration < 1:
             raise ExportError(f"--calibration must be >= 1, got {request.calibration}")
     study = _load_study(request)
+    if StudyRecord.of(study).simulated:
+        raise ExportError(f"study '{study.study_name}' is SIMULATED (mnsearch sweep "
+                          "--simulate): its accuracies are synthetic and it trained no model")
     trials = [_exportable(study, request.trial)] if request.trial is not None else \
         _front(study)
     inputs = TrialInputs(study)

@@ -57,6 +57,8 @@ def study_report(studies: Sequence[optuna.Study], references: Sequence[Overlay] 
                 f"objectives {', '.join(objectives)}")
     if attrs.proxy_study:
         subtitle += f" · final study of {attrs.proxy_study}"
+    if attrs.simulated:
+        subtitle = f"SIMULATED (mnsearch sweep --simulate: synthetic accuracies) · {subtitle}"
     pair = None
     if fidelity_pair is not None:
         pair = (trials_frame(fidelity_pair[0]), trials_frame(fidelity_pair[1]))
@@ -71,7 +73,8 @@ def report_html(frames: Sequence[pd.DataFrame], objectives: Sequence[str], subti
     name = str(main["study"].iloc[0]) if len(main) else "empty study"
     overlays = [study_overlay(frame) for frame in frames[1:] if len(completed(frame))]
     overlays += list(references)
-    sections = [f"<h1>{html.escape(name)}</h1><p class=note>{html.escape(subtitle)}</p>",
+    label = " (SIMULATED)" if subtitle.startswith("SIMULATED") else ""
+    sections = [f"<h1>{html.escape(name)}{label}</h1><p class=note>{html.escape(subtitle)}</p>",
                 _summary(main, objectives)]
     if len(frames) > 1:
         table = compare_studies(pd.concat(frames, ignore_index=True), objectives)

@@ -159,6 +159,9 @@ def prepare_finalize(options: FinalizeOptions) -> tuple[SearchSpace, SweepOption
     if proxy_record.proxy_study is not None:
         raise FinalizeError(f"study '{options.study_name}' is the final study of "
                             f"'{proxy_record.proxy_study}': finalize that study instead")
+    if proxy_record.simulated:
+        raise FinalizeError(f"study '{options.study_name}' is SIMULATED (mnsearch sweep "
+                            "--simulate): there is nothing real to finalize")
     if options.final_name == options.study_name:
         raise FinalizeError("--final-study must differ from --study")
     chosen = select_trials(proxy, options.selection)

@@ -154,6 +154,7 @@ class StudyRecord:
     dataset: str | None = None
     proxy_study: str | None = None  # a final study's (`mnsearch finalize`) proxy study
     recipe: dict[str, Any] | None = None  # a final study's recipe, the same for every trial
+    simulated: bool | None = None  # made by `mnsearch sweep --simulate`: synthetic accuracies
 
     @classmethod
     def of(cls, study: HasAttributes) -> StudyRecord:
@@ -169,4 +170,5 @@ class StudyRecord:
                 study.set_user_attr(name, getattr(self, name))
 
 
-_STUDY_OPTIONAL = ("space", "dataset", "proxy_study", "recipe")  # StudyRecord's field order
+# StudyRecord's optional fields, in order
+_STUDY_OPTIONAL = ("space", "dataset", "proxy_study", "recipe", "simulated")

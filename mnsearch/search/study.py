@@ -42,6 +42,7 @@ class SweepOptions:
     early_stopping: bool = True
     min_dominating: int = MIN_DOMINATING
     artifacts: str = "mnsearch-artifacts"
+    simulate: bool = False  # synthetic accuracies, no training (`search.simulate`)
 
     def __post_init__(self) -> None:
         check_sweep_options(self)  # a bad value fails here, not in a worker hours later
@@ -87,11 +88,17 @@ def open_study(space: SearchSpace, options: SweepOptions) -> optuna.Study:
         directions=space.directions, sampler=make_sampler(sampler_name, options.seed),
         load_if_exists=True)
     if "objectives" not in study.user_attrs:  # a new study
-        StudyRecord(tuple(space.objectives), space.name, space.dataset).write(study)
-    existing = StudyRecord.of(study).objectives
-    if list(existing) != list(space.objectives):
-        raise SpaceError(f"study '{options.study_name}' optimises {list(existing)}, the space "
-                         f"{list(space.objectives)}: use another --study name")
+        StudyRecord(tuple(space.objectives), space.name, space.dataset,
+                    simulated=options.simulate or None).write(study)
+    existing = StudyRecord.of(study)
+    if list(existing.objectives) != list(space.objectives):
+        raise SpaceError(f"study '{options.study_name}' optimises {list(existing.objectives)}, "
+                         f"the space {list(space.objectives)}: use another --study name")
+    if bool(existing.simulated) != options.simulate:
+        kind = "simulated (--simulate)" if existing.simulated else "trained"
+        raise SpaceError(f"study '{options.study_name}' is {kind}: "
+                         f"{'add' if existing.simulated else 'drop'} --simulate to resume it, "
+                         "or use another --study name")
     return study
 
 

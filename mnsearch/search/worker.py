@@ -30,6 +30,7 @@ from mnsearch.pareto import pareto_mask
 from mnsearch.search.claims import owner_or_claim
 from mnsearch.search.early_stopping import should_stop
 from mnsearch.search.record import COST_OBJECTIVES, OBJECTIVES, TrialRecord, record, record_rung
+from mnsearch.search.simulate import SIMULATED_INT8_DROP, simulate_training
 from mnsearch.search.space import (
     LISTED_DIMENSION,
     SearchSpace,
@@ -173,9 +174,11 @@ class Worker:
             return self.options.early_stopping and self._should_stop(trial, epoch + 1, accuracy,
                                                                     costs)
 
-        record(trial, checkpoint=str((folder / "checkpoint.npz").resolve()))
-        result = train_and_evaluate(spec, self.dataset, self.config, folder, resume=False,
-                                    callback=on_epoch, data_cache=self.data_cache)
+        run = simulate_training if self.options.simulate else train_and_evaluate
+        if not self.options.simulate:
+            record(trial, checkpoint=str((folder / "checkpoint.npz").resolve()))
+        result = run(spec, self.dataset, self.config, folder, resume=False, callback=on_epoch,
+                     data_cache=self.data_cache)
         record(trial, curve=result.val_accuracy, train_seconds=result.train_seconds,
                epochs_done=result.epochs_done, phase_seconds=result.phase_seconds)
         if result.status == "failed":
@@ -184,7 +187,7 @@ class Worker:
         elif result.status == "stopped":
             self.study.tell(trial, state=TrialState.PRUNED)
         else:
-            int8 = self._int8_accuracy(spec, folder / "checkpoint.npz")
+            int8 = self._int8_accuracy(spec, folder / "checkpoint.npz", result.val_accuracy[-1])
             record(trial, val_accuracy=result.val_accuracy[-1],
                    test_accuracy=result.test_accuracy, int8_accuracy=int8)
             final = TrialRecord(val_accuracy=result.val_accuracy[-1], madds=totals.madds,
@@ -193,10 +196,13 @@ class Worker:
                                     for name in self.space.objectives])
         self._keep_front_checkpoints()
 
-    def _int8_accuracy(self, spec: ArchSpec, checkpoint: Path) -> float | None:
+    def _int8_accuracy(self, spec: ArchSpec, checkpoint: Path,
+                       float_accuracy: float) -> float | None:
         """Validation accuracy of the int8 model, when an objective asks for it."""
         if "int8_accuracy" not in self.space.objectives:
             return None
+        if self.options.simulate:
+            return float_accuracy - SIMULATED_INT8_DROP
         from mnsearch.train.int8 import validation_int8
 
         return validation_int8(spec, checkpoint, self.dataset, self.config).int8_accuracy
