@@ -13,7 +13,7 @@ from mnsearch.cli.common import add_arch_arguments, positive_int
 
 
 def add_export_parser(commands: Any) -> None:
-    from mnsearch.export.export import FORMATS
+    from mnsearch.export.export import DEFAULT_FORMATS, FORMATS
     from mnsearch.nn.quantize import DEFAULT_CALIBRATION_IMAGES
 
     parser = commands.add_parser(
@@ -27,8 +27,9 @@ def add_export_parser(commands: Any) -> None:
     which.add_argument("--pareto", action="store_true",
                        help="every trial on the Pareto front (OUT/trial-N each)")
     parser.add_argument("--out", required=True, type=Path, help="new output folder")
-    parser.add_argument("--formats", default=",".join(FORMATS),
-                        help=f"comma-separated subset of {','.join(FORMATS)} (default: all)")
+    parser.add_argument("--formats", default=",".join(DEFAULT_FORMATS),
+                        help=f"comma-separated subset of {','.join(FORMATS)} (default: all "
+                        "but tflite, which needs the tflite extra)")
     parser.add_argument("--calibration", type=positive_int,
                         help="training images that calibrate the int8 model (default "
                         f"{DEFAULT_CALIBRATION_IMAGES}, or the whole training split when it "

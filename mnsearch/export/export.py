@@ -22,7 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from mnsearch.atomic import staging_folder
 from mnsearch.data.contract import InputContract
 from mnsearch.errors import MnsearchError
-from mnsearch.export.formats import write_int8, write_onnx, write_stablehlo
+from mnsearch.export.formats import write_int8, write_onnx, write_stablehlo, write_tflite
 from mnsearch.export.inputs import TrialInputs
 from mnsearch.nn.quantize import require_quantization_tools
 from mnsearch.search.record import StudyRecord, TrialRecord
@@ -30,8 +30,10 @@ from mnsearch.search.storage import load_study, mask_password, open_existing_sto
 from mnsearch.spec.arch import ArchSpec, spec_from_dict
 from mnsearch.spec.blocks import SpecError
 
-FORMATS = ("spec", "weights", "onnx", "int8", "stablehlo", "card")
-NEEDS_WEIGHTS = ("weights", "onnx", "int8", "stablehlo")
+FORMATS = ("spec", "weights", "onnx", "int8", "tflite", "stablehlo", "card")
+# tflite needs TensorFlow (the `tflite` extra, ~600 MB): asked for, never assumed
+DEFAULT_FORMATS = tuple(name for name in FORMATS if name != "tflite")
+NEEDS_WEIGHTS = ("weights", "onnx", "int8", "tflite", "stablehlo")
 
 
 class ExportError(MnsearchError):
@@ -48,7 +50,7 @@ class ExportRequest:
     storage: str | None = None
     trial: int | None = None
     pareto: bool = False
-    formats: tuple[str, ...] = FORMATS
+    formats: tuple[str, ...] = DEFAULT_FORMATS
     artifacts: str = "mnsearch-artifacts"
     # training images that calibrate int8 (None: DEFAULT_CALIBRATION_IMAGES, or the whole
     # training split when it is smaller)
@@ -82,6 +84,8 @@ def export(request: ExportRequest) -> Exported:
         raise ExportError("give exactly one of --trial N and --pareto")
     if "onnx" in request.formats or "int8" in request.formats:
         _require_onnx_tools()
+    if "tflite" in request.formats:
+        _require_tflite_tools()
     if "int8" in request.formats:
         require_quantization_tools()
         if request.calibration is not None and request.calibration < 1:
@@ -126,6 +130,17 @@ def _require_onnx_tools() -> None:
     if missing:
         raise ExportError(f"the onnx format needs {' and '.join(missing)}: "
                           "pip install 'mnsearch[export]', or leave onnx out of --formats")
+
+
+def _require_tflite_tools() -> None:
+    """Fail before any work when the tflite extra is absent."""
+    import importlib.util
+
+    missing = [name for name in ("tensorflow", "ai_edge_litert")
+               if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ExportError(f"the tflite format needs {' and '.join(missing)}: pip install "
+                          "'mnsearch[tflite]', or leave tflite out of --formats")
 
 
 def _load_study(request: ExportRequest) -> optuna.Study:
@@ -188,6 +203,8 @@ def export_trial(study: optuna.Study, trial: FrozenTrial, folder: Path, request:
             calibration = inputs.calibration(spec, trial, checkpoint, request.calibration)
             report = write_int8(pixel_model, folder, calibration, *inputs.test_pixels(spec))
             int8 = report.as_dict()
+    if model is not None and contract is not None and "tflite" in request.formats:
+        write_tflite(model, spec, contract, folder, latency)
     if model is not None and "stablehlo" in request.formats:
         write_stablehlo(model, spec, folder)
     if "card" in request.formats:
@@ -270,7 +287,7 @@ def export_command(request: ExportRequest, number: int) -> str:
     if request.storage:
         words += ["--storage", mask_password(request.storage)]
     words += ["--trial", str(number), "--out", f"export-trial-{number}"]
-    if request.formats != FORMATS:
+    if request.formats != DEFAULT_FORMATS:
         words += ["--formats", ",".join(request.formats)]
     if request.calibration is not None and "int8" in request.formats:
         words += ["--calibration", str(request.calibration)]

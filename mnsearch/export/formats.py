@@ -6,6 +6,8 @@
   against the Flax model (1e-4).
 - `model-int8.onnx` + `int8.json`: the raw-pixel model quantized (`export.quantize`), with the
   test accuracy of both models on the same pixels, their sizes and latencies.
+- `model.tflite`: the raw-pixel model for LiteRT (TFLite) at batch 1, builtin operators only,
+  checked with LiteRT's interpreter (the `tflite` extra).
 - `model.stablehlo` + `model.mlir`: `jax.export` of the float model (normalised input).
 """
 
@@ -70,3 +72,19 @@ def write_stablehlo(model: Any, spec: ArchSpec, folder: Path) -> None:
     check_stablehlo(model, spec, serialized)
     write_atomically(folder / "model.stablehlo", serialized)
     write_atomically(folder / "model.mlir", stablehlo_text(serialized).encode())
+
+
+def write_tflite(model: Any, spec: ArchSpec, contract: InputContract, folder: Path,
+                 latency: dict[str, dict[str, float]]) -> None:
+    """model.tflite: uint8 pixels at batch 1, normalisation inside, TFLite builtins only;
+    verified with LiteRT's interpreter against the Flax model, its latency recorded."""
+    from mnsearch.nn.convert import check_tflite, tflite_bytes, tflite_runner
+    from mnsearch.nn.latency import time_calls
+
+    mean, std = np.asarray(contract.mean), np.asarray(contract.std)
+    serialized = tflite_bytes(model, spec, mean, std)
+    check_tflite(model, spec, serialized, mean, std)
+    write_atomically(folder / "model.tflite", serialized)
+    run = tflite_runner(serialized)
+    pixels = np.zeros((1, spec.resolution, spec.resolution, spec.in_channels), np.uint8)
+    latency["litert"] = time_calls(lambda: run(pixels), repeats=20, runtime="litert").as_dict()

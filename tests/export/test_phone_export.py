@@ -172,3 +172,33 @@ def test_bad_int8_requests_are_one_line_and_write_nothing(families, tmp_path, ca
 
 def _raise(error):
     raise error
+
+
+def test_tflite_export_is_verified_and_predicts_as_onnx(families, tmp_path):
+    pytest.importorskip("tensorflow", reason="the tflite extra (mnsearch[tflite]) is not here")
+    from mnsearch.nn.convert import tflite_runner
+
+    root, _, study = families
+    out = tmp_path / "v3"
+    assert _export(families, _number(study, "v3"), out, "--formats",
+                   "spec,onnx,tflite,card") == 0
+    dataset = load_dataset(f"folder:{root / 'data'}")
+    pixels = np.asarray(dataset.test_images, np.uint8)
+    tflite_logits = tflite_runner((out / "model.tflite").read_bytes())(pixels)
+    (onnx_logits,) = onnx_session((out / "model.onnx").read_bytes()).run(None, {"pixels": pixels})
+    scale = max(1.0, float(np.abs(onnx_logits).max()))
+    assert np.abs(tflite_logits - onnx_logits).max() <= 2e-4 * scale
+    assert (tflite_logits.argmax(-1) == onnx_logits.argmax(-1)).all()
+    assert "| litert |" in (out / "card.md").read_text()
+
+
+def test_tflite_without_its_extra_is_one_line(families, tmp_path, capsys, monkeypatch):
+    import importlib.util
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *rest: (
+        None if name == "tensorflow" else find_spec(name, *rest)))
+    out = tmp_path / "bad"
+    assert _export(families, _number(families[2], "v1"), out, "--formats", "spec,tflite") == 2
+    error = capsys.readouterr().err
+    assert "the tflite format needs tensorflow: pip install 'mnsearch[tflite]'" in error
+    assert len(error.strip().splitlines()) == 1 and not out.exists()
