@@ -213,3 +213,28 @@ def test_a_final_study_of_another_proxy_or_recipe_is_refused(tmp_path, proxy, ca
     assert main(_arguments(tmp_path, "--trials", "1", "--subset", "20", epochs="1")) == 0
     assert main(_arguments(tmp_path, "--trials", "1", epochs="1")) == 2
     assert "was trained with subset=20" in capsys.readouterr().err
+
+
+def test_finalize_on_postgresql(tmp_path, image_folder):
+    """The sweep, then finalize, on one PostgreSQL database (as machines sharing it would)."""
+    url = os.environ.get("MNSEARCH_TEST_POSTGRES")
+    if not url:
+        pytest.skip("set MNSEARCH_TEST_POSTGRES=postgresql://… (.ci/run starts a server)")
+    name = f"pg-{os.getpid()}-{time.time_ns()}"
+    space = tmp_path / "space.yaml"
+    space.write_text(
+        f"name: toy\nbase: v1\ndataset: folder:{image_folder}\n"
+        "recipe: {epochs: 1, batch_size: 16, lr: 0.003, subset: 40}\n"
+        "dimensions:\n  alpha: [0.25, 0.5]\n  stride_schedule: [stem1]\n"
+        "objectives: [accuracy, madds]\nsampler: grid\n")
+    common = ["--storage", url, "--artifacts", str(tmp_path / "artifacts")]
+    assert main(["sweep", str(space), "--study", name, *common,
+                 "--out", str(tmp_path / "proxy")]) == 0
+    finalize = ["finalize", "--study", name, "--top", "2", "--epochs", "1", *common,
+                "--out", str(tmp_path / "final")]
+    assert main(finalize) == 0 and main(finalize) == 0  # the rerun trains nothing
+    final = optuna.load_study(study_name=f"{name}-final", storage=open_existing_storage(url))
+    assert StudyRecord.of(final).proxy_study == name
+    complete = final.get_trials(states=(TrialState.COMPLETE,))
+    assert len(complete) == 2 and len(_trainings(final)) == 2
+    assert sorted(TrialRecord.of(trial).proxy_trial for trial in complete) == [0, 1]
