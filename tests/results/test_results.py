@@ -13,10 +13,8 @@ from mnsearch.cli.sweep_display import write_sweep_results
 from mnsearch.plots.study import accuracy_lines, accuracy_vs_madds
 from mnsearch.results.frames import (
     PHASE_COLUMNS,
-    StudyNotFoundError,
     compare_studies,
     hypervolume_history,
-    load_study,
     pareto_frame,
     studies_frame,
     study_hypervolume,
@@ -24,6 +22,7 @@ from mnsearch.results.frames import (
     trained,
     trials_frame,
 )
+from mnsearch.search.storage import StudyNotFoundError, load_study
 from mnsearch.testing.synthetic import synthetic_study
 
 

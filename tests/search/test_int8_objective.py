@@ -2,7 +2,6 @@
 
 import builtins
 
-import pytest
 from optuna.trial import TrialState
 
 from mnsearch.cli.main import main
