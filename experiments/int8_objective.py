@@ -35,7 +35,8 @@ def main() -> None:
         values = frame[[column, "madds"]].to_numpy(dtype=float)
         frame[f"{name}_front"] = pareto_mask(values, ["maximize", "minimize"])
     frame["drop"] = frame["val_accuracy"] - frame["int8_accuracy"]
-    columns = ["number", "block_types", "alpha", "resolution", "madds", "val_accuracy",
+    frame["block"] = frame.get("param_block", frame["block_types"])  # v2 and v3 are both ir
+    columns = ["number", "block", "alpha", "resolution", "madds", "val_accuracy",
                "int8_accuracy", "drop", "float_front", "int8_front"]
     table = frame[columns].sort_values("madds")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -47,7 +48,7 @@ def main() -> None:
     only_int8 = table[table["int8_front"] & ~table["float_front"]]["number"].tolist()
     print(f"\ndrop: mean {table['drop'].mean():+.4f}, max {table['drop'].max():+.4f} "
           f"(trial {int(table.loc[table['drop'].idxmax(), 'number'])}); by block type:")
-    print(table.groupby("block_types")["drop"].agg(["mean", "max"]).to_string())
+    print(table.groupby("block")["drop"].agg(["mean", "max"]).to_string())
     print(f"hypervolume: float front {volumes['float']:.4f}, int8 front {volumes['int8']:.4f}")
     print(f"front members: float {int(table['float_front'].sum())}, int8 "
           f"{int(table['int8_front'].sum())}; only on the float front: {only_float}; only on "
@@ -57,7 +58,7 @@ def main() -> None:
                                 ("int8", "int8_accuracy", "#d62728")):
         figure.add_trace(go.Scatter(x=table["madds"] / 1e6, y=table[column], mode="markers",
                                     name=f"{name} trials", marker={"color": color},
-                                    text=table["block_types"]))
+                                    text=table["block"]))
         front = table[table[f"{name}_front"]]
         figure.add_trace(go.Scatter(x=front["madds"] / 1e6, y=front[column], mode="lines",
                                     name=f"{name} front", line={"color": color,
