@@ -82,7 +82,8 @@ class Worker:
                 self.study.enqueue_trial(trial.params,
                                          user_attrs=TrialRecord(retry_of=trial.number).attributes())
                 raise
-            release_compiled_programs()
+            if not self.options.simulate:  # nothing compiled; gc.collect costs ~0.16 s
+                release_compiled_programs()
 
     def evaluate(self, trial: optuna.Trial) -> None:
         params = self._suggest(trial)
