@@ -37,7 +37,7 @@ _LAZY = {  # name -> module, imported on first use (JAX, Flax, pandas, Optuna)
     "run_sweep": "mnsearch.search.runner",
     "SweepOptions": "mnsearch.search.study",
     "trials_frame": "mnsearch.results.frames",
-    "load": "mnsearch.export.export",
+    "load": "mnsearch.export.loading",
 }
 
 __all__ = ["ArchSpec", "cost", "BlockSpec", "HeadSpec", "SpecError", "PRESETS", "format_block",
