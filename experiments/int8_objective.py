@@ -18,6 +18,7 @@ import optuna
 import plotly.graph_objects as go
 
 from mnsearch.pareto import pareto_mask
+from mnsearch.plots.image import write_png
 from mnsearch.results.frames import completed, study_hypervolume, trials_frame
 from mnsearch.search.storage import open_existing_storage
 
@@ -68,10 +69,7 @@ def main() -> None:
                          yaxis={"title": "validation accuracy", "tickformat": ".0%"},
                          template="plotly_white")
     figure.write_html(args.out / "int8_objective.html", include_plotlyjs=True)
-    try:
-        figure.write_image(args.out / "int8_objective.png", width=900, height=500)
-    except Exception as error:  # kaleido needs a browser; the HTML is the figure of record
-        print(f"PNG not written: {error}")
+    write_png(figure, args.out / "int8_objective.png", 900, 500)
 
 
 if __name__ == "__main__":

@@ -3,18 +3,17 @@
 The V1 paper's Figure 4 for the main job's grid (16 models, α × ρ, one epoch on 32,000
 Fashion-MNIST images, the recipe of search_spaces/paper_v1_grid.yaml), from the committed run
 experiments/results/main_job_recipe/e1-s32000-b64-trials.csv.
-plotly draws it; headless Debian chromium (`apt-get install chromium`) renders the HTML to PNG,
-since kaleido would need a browser download. Run from the repository root:
+plotly draws it; headless Debian chromium renders it to PNG (`mnsearch.plots.image`).
+Run from the repository root:
 
     .venv/bin/python docs/images/make_paper_v1_grid.py
 """
 
-import subprocess
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from mnsearch.plots.image import write_png
 from mnsearch.plots.study import accuracy_vs_madds
 from mnsearch.results import COLUMNS
 
@@ -31,16 +30,8 @@ def main() -> None:
             frame[column] = None
     figure = accuracy_vs_madds(
         frame, title="MobileNet V1, α × ρ grid on Fashion-MNIST (1 epoch, 32,000 images)")
-    figure.update_layout(width=WIDTH, height=HEIGHT, margin={"l": 70, "r": 20, "t": 60, "b": 60},
-                         yaxis_tickformat=".0%")
-    with tempfile.TemporaryDirectory() as folder:
-        page = Path(folder) / "figure.html"
-        page.write_text(figure.to_html(include_plotlyjs=True, full_html=True,
-                                       config={"displayModeBar": False}))
-        subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                        "--hide-scrollbars", f"--window-size={WIDTH + 16},{HEIGHT + 16}",
-                        "--virtual-time-budget=5000", f"--screenshot={OUT}", page.as_uri()],
-                       check=True, capture_output=True)
+    figure.update_layout(margin={"l": 70, "r": 20, "t": 60, "b": 60}, yaxis_tickformat=".0%")
+    write_png(figure, OUT, WIDTH, HEIGHT)
     print(f"wrote {OUT}")
 
 
