@@ -114,7 +114,7 @@ def _pairs(proxy: pd.DataFrame, final: pd.DataFrame, objectives: Sequence[str],
     finals = completed(final)
     finals = finals[finals["proxy_trial"].notna()].drop_duplicates("proxy_trial")
     finals = finals[finals["proxy_trial"].astype(int).isin(accuracy.index)]
-    final_values = finals[columns].to_numpy(dtype=float)
+    final_values = finals[columns].to_numpy(dtype=float, copy=True)  # written below
     if measure == "test_accuracy" and "val_accuracy" in columns:  # rank by the measure
         final_values[:, list(columns).index("val_accuracy")] = finals["test_accuracy"]
     pairs = pd.DataFrame({

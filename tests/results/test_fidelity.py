@@ -75,3 +75,21 @@ def test_test_accuracy_measure_and_too_few_pairs():
     summary = result.summary().set_index("quantity")["value"]
     assert summary["Kendall tau"].startswith("0.600 [") and summary["stopped early, on final "
                                                                     "front"] == "5"
+
+
+def test_fidelity_of_real_study_frames_by_both_measures():
+    """With a waiting trial, Mult-Adds are floats like the accuracies, and pandas hands out a
+    read-only view of them: ranking by test accuracy must copy before it writes (it once
+    raised 'assignment destination is read-only')."""
+    import optuna
+
+    from mnsearch.results.frames import trials_frame
+    from mnsearch.testing.synthetic import synthetic_final_study, synthetic_study
+
+    storage = optuna.storages.InMemoryStorage()
+    proxy = synthetic_study(storage, "proxy", 12, seed=3)
+    final = synthetic_final_study(storage, proxy)
+    final.enqueue_trial({"alpha": 1.0})  # a waiting trial: Mult-Adds NaN, a float column
+    for measure in ("val_accuracy", "test_accuracy"):
+        result = fidelity(trials_frame(proxy), trials_frame(final), measure=measure)
+        assert len(result.pairs) == 12 and -1 <= result.kendall.estimate <= 1
