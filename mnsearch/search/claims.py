@@ -111,9 +111,9 @@ def wait_for(study: optuna.Study, trial: optuna.Trial, number: int,
 
 
 def _owns(trial: FrozenTrial, key: str) -> bool:
-    answer = TrialRecord.of(trial)
-    return (trial.state in _OWNER_STATES and answer.config_key == key
-            and answer.duplicate_of is None and answer.rejected is None)
+    return (trial.state in _OWNER_STATES and TrialRecord.field_of(trial, "config_key") == key
+            and TrialRecord.field_of(trial, "duplicate_of") is None
+            and TrialRecord.field_of(trial, "rejected") is None)
 
 
 @contextmanager

@@ -178,7 +178,8 @@ def _end_when_orphaned(parent_pid: int) -> None:
 class WorkerPool:
     """The sweep's local worker processes, spawned (JAX is not fork-safe).
 
-    Each worker is started as `target(*args, parent_pid)`, so it can watch its parent.
+    Each worker is started as `target(*args, rank, parent_pid)`: its place in the pool (a
+    replacement keeps the rank of the worker it replaces), and its parent to watch.
     """
 
     def __init__(self, target: Callable[..., None], args: tuple[Any, ...]) -> None:
@@ -188,7 +189,9 @@ class WorkerPool:
 
     def start(self, index: int | None = None) -> BaseProcess:
         """Start a worker, appended or in place of worker `index` (one that died)."""
-        process = self.context.Process(target=self.target, args=(*self.args, os.getpid()))
+        rank = len(self.processes) if index is None else index
+        process = self.context.Process(target=self.target,
+                                       args=(*self.args, rank, os.getpid()))
         if index is None:
             self.processes.append(process)  # listed before it starts: a signal during
         else:  # start() still finds it when stopping

@@ -94,6 +94,15 @@ class TrialRecord:
         """The record of an Optuna trial (frozen or live)."""
         return cls.from_attributes(trial.user_attrs)
 
+    @staticmethod
+    def field_of(trial: HasAttributes, name: str) -> Any:
+        """One field of a trial's record without reading the others: scans of every trial in
+        a study (claims, the rung rule) need one or two fields, and building whole records
+        cost them 5 µs a trial (tens of ms a decision at 10,000 trials)."""
+        if name not in FIELDS:
+            raise AttributeError(f"'{name}' is not a TrialRecord field")
+        return trial.user_attrs.get(name)
+
     def attributes(self) -> dict[str, Any]:
         """The user attributes this record is stored as (fields that are set)."""
         values = {name: getattr(self, name) for name in FIELDS if getattr(self, name) is not None}

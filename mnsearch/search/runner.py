@@ -71,15 +71,16 @@ WORKER_ERROR_EXIT = 1  # a worker's exit status after an unexpected error (one a
 
 
 def _worker_main(space: SearchSpace, options: SweepOptions, deadline: float | None,
-                 parent_pid: int) -> None:
-    """Entry point of one worker process (`WorkerPool` appends the parent's pid)."""
+                 rank: int, parent_pid: int) -> None:
+    """Entry point of one worker process (`WorkerPool` appends its rank and the parent's
+    pid)."""
     worker_signals()
     die_with_parent(parent_pid)
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     enable_compilation_cache()  # a rerun, or a second worker, loads what was compiled
     try:
-        _GuardedWorker(space, options, load_dataset(space.dataset)).run(deadline)
+        _GuardedWorker(space, options, load_dataset(space.dataset), rank).run(deadline)
     except KeyboardInterrupt:
         worker_stop.handled = True
         exit_by_signal()  # its trial is failed and re-queued by Worker.run

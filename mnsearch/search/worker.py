@@ -29,7 +29,14 @@ from mnsearch.cost import cost
 from mnsearch.pareto import pareto_mask
 from mnsearch.search.claims import owner_or_claim
 from mnsearch.search.early_stopping import should_stop
-from mnsearch.search.record import COST_OBJECTIVES, OBJECTIVES, TrialRecord, record, record_rung
+from mnsearch.search.record import (
+    COST_OBJECTIVES,
+    OBJECTIVES,
+    TrialRecord,
+    record,
+    record_rung,
+    rung_attribute,
+)
 from mnsearch.search.simulate import SIMULATED_INT8_DROP, simulate_training
 from mnsearch.search.space import (
     LISTED_DIMENSION,
@@ -49,10 +56,10 @@ from mnsearch.train.loop import release_compiled_programs, train_and_evaluate
 class Worker:
     """One process's sweep loop over a shared study."""
 
-    def __init__(self, space: SearchSpace, options: SweepOptions, dataset: Any):
+    def __init__(self, space: SearchSpace, options: SweepOptions, dataset: Any, rank: int = 0):
         self.space, self.options, self.dataset = space, options, dataset
         self.config = recipe(space, options)
-        self.study = open_study(space, options)
+        self.study = open_study(space, options, rank)  # rank: its own sampler stream
         self.grid_mode = (options.sampler or space.sampler) == "grid"
         self.trainings = 0
         self.data_cache = PreparedDataCache()  # trials at one resolution share their arrays
@@ -66,7 +73,7 @@ class Worker:
         finished = [t for t in trials if t.state.is_finished() and t.state != TrialState.FAIL]
         if self.options.trials is not None and len(finished) >= self.options.trials:
             return True
-        distinct = {key for t in finished if (key := TrialRecord.of(t).config_key)}
+        distinct = {key for t in finished if (key := TrialRecord.field_of(t, "config_key"))}
         return len(distinct) >= self.space.size  # the whole space is evaluated
 
     def run(self, deadline: float | None = None) -> None:
@@ -214,13 +221,13 @@ class Worker:
         cost_names = [OBJECTIVES[name].field for name in self.space.objectives
                       if name in COST_OBJECTIVES]
         own = {name: value for name in cost_names if (value := costs[name]) is not None}
-        others = []
+        others, rung = [], rung_attribute(epoch)
         for other in self.study.get_trials(deepcopy=False):
-            other_record = TrialRecord.of(other)
-            if other.number != trial.number and epoch in other_record.rungs:
-                others.append((other_record.rungs[epoch], {
+            reached = other.user_attrs.get(rung)  # the accuracy a trial recorded at this rung
+            if reached is not None and other.number != trial.number:
+                others.append((reached, {
                     name: value for name in cost_names
-                    if (value := getattr(other_record, name)) is not None}))
+                    if (value := TrialRecord.field_of(other, name)) is not None}))
         return should_stop(epoch, self.config.epochs, accuracy, own, others,
                            self.options.min_dominating)
 

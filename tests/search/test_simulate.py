@@ -80,3 +80,21 @@ def test_a_simulated_study_cannot_be_resumed_for_real(tmp_path, image_folder, ca
     capsys.readouterr()
     assert _sweep(tmp_path, image_folder) == 2
     assert "is simulated (--simulate): add --simulate to resume it" in capsys.readouterr().err
+
+
+def test_each_worker_and_each_resume_draws_its_own_sampler_stream(tmp_path, image_folder):
+    """With one --seed, workers and resumed sweeps used to re-propose the same points."""
+    from mnsearch.search.study import sampler_seed
+
+    assert sampler_seed(0, 0, 0) == sampler_seed(0, 0, 0)  # a fresh sweep is reproducible
+    seeds = {sampler_seed(0, trials, rank) for trials in (0, 10) for rank in (0, 1)}
+    assert len(seeds) == 4
+    assert _sweep(tmp_path, image_folder, "--simulate", "--sampler", "random",
+                  "--trials", "3") == 0
+    assert _sweep(tmp_path, image_folder, "--simulate", "--sampler", "random",
+                  "--trials", "6") == 0
+    study = optuna.load_study(study_name="sim",
+                              storage=open_existing_storage(str(tmp_path / "s.journal")))
+    first, resumed = ([tuple(sorted(t.params.items())) for t in study.trials[start:start + 3]]
+                      for start in (0, 3))
+    assert first != resumed  # the resumed sweep did not replay the first one's draws

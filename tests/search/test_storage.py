@@ -17,6 +17,7 @@ from rich.console import Console
 
 from mnsearch.cli.main import main
 from mnsearch.data.load import load_dataset
+from mnsearch.search import study as search_study
 from mnsearch.search import worker as search_worker
 from mnsearch.search.space import load_space
 from mnsearch.search.storage import (
@@ -100,7 +101,7 @@ def test_sweep_first_line_masks_the_password(url, secret, tmp_path, image_folder
     from mnsearch.cli.sweep_display import LiveTable
     from mnsearch.search.runner import prepare_sweep
 
-    monkeypatch.setattr(search_worker, "open_storage",
+    monkeypatch.setattr(search_study, "open_storage",
                         lambda _: optuna.storages.InMemoryStorage())
     start = prepare_sweep(_space(tmp_path, image_folder),
                           SweepOptions("toy", url, artifacts=str(tmp_path / "a")))
