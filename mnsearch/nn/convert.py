@@ -14,6 +14,7 @@ of 1 s, for the same outputs).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -197,6 +198,7 @@ def tflite_bytes(model: MobileNet, spec: ArchSpec, mean: np.ndarray, std: np.nda
     because a phone classifies one frame at a time, and a dynamic batch adds shape arithmetic
     and keeps BN unfolded (measured).
     """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     try:
         import tensorflow as tf
         from jax.experimental import jax2tf

@@ -174,7 +174,7 @@ def test_bad_exports_give_one_line_exit_2_and_write_nothing(swept, capsys, monke
     out, number = root / f"bad-{case}", _front_trial(study)
     arguments = ["--trial", str(number), "--out", str(out)]
     expected = {"pruned": "PRUNED", "failed": "FAIL", "no-checkpoint": "no checkpoint",
-                "corrupted": "checkpoint", "unknown-format": "unknown format 'tflite'",
+                "corrupted": "checkpoint", "unknown-format": "unknown format 'tensorrt'",
                 "exists": "exists", "no-trial": "no trial 99",
                 "unknown-study": "no study 'nope' in this storage; available: ",
                 "no-onnx-tools": "the onnx format needs jax2onnx: pip install 'mnsearch[export]'"}
@@ -188,7 +188,7 @@ def test_bad_exports_give_one_line_exit_2_and_write_nothing(swept, capsys, monke
                      "--out", str(out)])
         arguments = None
     elif case == "unknown-format":
-        arguments += ["--formats", "spec,tflite"]
+        arguments += ["--formats", "spec,tensorrt"]
     elif case == "exists":
         out.mkdir()
     elif case == "unknown-study":
