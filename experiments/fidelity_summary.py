@@ -6,8 +6,8 @@
 
 Writes `fidelity.csv` (one row per configuration: proxy and final accuracies, fronts, regret),
 `fidelity_summary.csv` (τ, ρ with bootstrap intervals, regret, front membership; ranked by the
-final models' validation and test accuracy), the figure as HTML and PNG, and prints both
-tables with the wall time the two studies took.
+final models' validation and test accuracy), the figure as PNG (`mnsearch report --study NAME`
+has it interactive), and prints both tables with the wall time the two studies took.
 """
 
 from __future__ import annotations
@@ -52,7 +52,6 @@ def main() -> None:
     summary.to_csv(args.out / "fidelity_summary.csv", index=False)
     figure = fidelity_figure(by_validation, f"{args.study}: proxy (grey) and final (blue) "
                                             "validation accuracy")
-    figure.write_html(args.out / "fidelity.html", include_plotlyjs=True)
     write_png(figure, args.out / "fidelity.png", 900, 520)
     shown = by_validation.pairs.assign(
         proxy_accuracy=by_validation.pairs["proxy_accuracy"].map("{:.2%}".format),
