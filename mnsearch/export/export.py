@@ -22,7 +22,13 @@ from optuna.trial import FrozenTrial, TrialState
 from mnsearch.atomic import staging_folder
 from mnsearch.data.contract import InputContract
 from mnsearch.errors import MnsearchError
-from mnsearch.export.formats import write_int8, write_onnx, write_stablehlo, write_tflite
+from mnsearch.export.formats import (
+    verified_onnx,
+    write_int8,
+    write_onnx,
+    write_stablehlo,
+    write_tflite,
+)
 from mnsearch.export.inputs import TrialInputs
 from mnsearch.nn.quantize import require_quantization_tools
 from mnsearch.search.record import StudyRecord, TrialRecord
@@ -195,10 +201,9 @@ def export_trial(study: optuna.Study, trial: FrozenTrial, folder: Path, request:
                    {"trial": _provenance(study, trial), "source": str(checkpoint),
                     "recipe": recipe, **described})
     if model is not None and contract is not None and {"onnx", "int8"} & set(request.formats):
-        pixel_model = write_onnx(model, spec, contract, folder, latency)
-        if "onnx" not in request.formats:  # int8 alone: the float models were only its source
-            for name in ("model.onnx", "model-float.onnx"):
-                (folder / name).unlink()
+        float_model, pixel_model = verified_onnx(model, spec, contract)
+        if "onnx" in request.formats:  # int8 alone: the float models are only its source
+            write_onnx(float_model, pixel_model, spec, folder, latency)
         if "int8" in request.formats:
             calibration = inputs.calibration(spec, trial, checkpoint, request.calibration)
             report = write_int8(pixel_model, folder, calibration, *inputs.test_pixels(spec))

@@ -25,33 +25,32 @@ from mnsearch.nn.quantize import Int8Report, int8_report, quantize_int8
 from mnsearch.spec.arch import ArchSpec
 
 
-def write_onnx(model: Any, spec: ArchSpec, contract: InputContract, folder: Path,
-               latency: dict[str, dict[str, float]]) -> bytes:
-    """model.onnx (raw pixels) and model-float.onnx, verified; returns the raw-pixel model.
-
-    The latency recorded under `onnxruntime` is the raw-pixel model's, batch 1.
-    """
-    from mnsearch.nn.convert import (
-        check_onnx,
-        check_pixel_onnx,
-        onnx_bytes,
-        onnx_session,
-        pixel_input_onnx,
-    )
-    from mnsearch.nn.latency import time_calls
+def verified_onnx(model: Any, spec: ArchSpec, contract: InputContract) -> tuple[bytes, bytes]:
+    """(float model, raw-pixel model) as ONNX, each checked against the Flax model; the
+    raw-pixel one is also int8's source."""
+    from mnsearch.nn.convert import check_onnx, check_pixel_onnx, onnx_bytes, pixel_input_onnx
 
     mean, std = np.asarray(contract.mean), np.asarray(contract.std)
     float_model = onnx_bytes(model, spec)
     check_onnx(model, spec, float_model)
     pixel_model = pixel_input_onnx(float_model, mean, std)
     check_pixel_onnx(model, spec, pixel_model, mean, std)
+    return float_model, pixel_model
+
+
+def write_onnx(float_model: bytes, pixel_model: bytes, spec: ArchSpec, folder: Path,
+               latency: dict[str, dict[str, float]]) -> None:
+    """model.onnx (raw pixels) and model-float.onnx; the latency recorded under `onnxruntime`
+    is the raw-pixel model's, batch 1."""
+    from mnsearch.nn.convert import onnx_session
+    from mnsearch.nn.latency import time_calls
+
     write_atomically(folder / "model-float.onnx", float_model)
     write_atomically(folder / "model.onnx", pixel_model)
     session = onnx_session(pixel_model)
     pixels = np.zeros((1, spec.resolution, spec.resolution, spec.in_channels), np.uint8)
     latency["onnxruntime"] = time_calls(lambda: session.run(None, {"pixels": pixels}),
                                         repeats=20, runtime="onnxruntime").as_dict()
-    return pixel_model
 
 
 def write_int8(pixel_model: bytes, folder: Path, calibration: np.ndarray,

@@ -238,3 +238,12 @@ def test_finalize_on_postgresql(tmp_path, image_folder):
     complete = final.get_trials(states=(TrialState.COMPLETE,))
     assert len(complete) == 2 and len(_trainings(final)) == 2
     assert sorted(TrialRecord.of(trial).proxy_trial for trial in complete) == [0, 1]
+
+
+def test_the_commands_defaults_are_the_librarys():
+    """The parser writes them out (importing the library would slow every command's start)."""
+    from mnsearch.cli import finalize as command
+    from mnsearch.search import finalize as library
+
+    assert (command.FINAL_SUFFIX, command.DEFAULT_EPOCHS) == (library.FINAL_SUFFIX,
+                                                              library.DEFAULT_EPOCHS)
