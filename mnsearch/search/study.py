@@ -19,8 +19,8 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from mnsearch.search.claims import study_lock
 from mnsearch.search.early_stopping import MIN_DOMINATING
+from mnsearch.search.locks import study_lock
 from mnsearch.search.options import check_sweep_options
 from mnsearch.search.record import StudyRecord
 from mnsearch.search.space import SearchSpace, SpaceError
