@@ -46,3 +46,15 @@ def test_normalized_losses():
     losses = normalized_losses(np.array([[0.9, 50.0]]), ["accuracy", "madds"], {"madds": 100})
     np.testing.assert_allclose(losses, [[0.1, 0.5]])
     assert list(itertools.chain(*losses)) == pytest.approx([0.1, 0.5])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_pareto_mask_matches_brute_force_in_three_objectives_with_nans(seed):
+    rng = np.random.default_rng(seed)
+    points = np.round(rng.uniform(size=(80, 3)), 1)
+    points[rng.integers(0, 80, size=3), rng.integers(0, 3, size=3)] = np.nan
+    points[5] = points[6]  # identical rows: both kept or both dropped
+    directions = ["maximize", "minimize", "minimize"]
+    np.testing.assert_array_equal(pareto_mask(points, directions),
+                                  _brute_force(points, directions))
+    assert pareto_mask(np.zeros((0, 2)), ["maximize", "minimize"]).shape == (0,)
