@@ -18,6 +18,7 @@ import time
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from mnsearch.search.index import StudyIndex
 from mnsearch.search.locks import study_lock
 from mnsearch.search.record import TrialRecord, record
 from mnsearch.search.storage import HEARTBEAT_SECONDS, beat, is_stale, recover_stale_trials
@@ -26,10 +27,15 @@ MAX_POLL_SECONDS = 5.0
 _OWNER_STATES = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.RUNNING: 2}
 
 
-def claim(study: optuna.Study, trial: optuna.Trial, key: str) -> FrozenTrial | None:
-    """The trial owning `key`; None after making `trial` its owner (it is to train it)."""
+def claim(study: optuna.Study, trial: optuna.Trial, key: str,
+          index: StudyIndex) -> FrozenTrial | None:
+    """The trial owning `key`; None after making `trial` its owner (it is to train it).
+
+    The index is refreshed under the lock, so it holds every claim made before this one.
+    """
     with study_lock(study):
-        owner = find_owner(study.get_trials(deepcopy=False), key, trial.number)
+        index.refresh()
+        owner = find_owner(index.with_key(key), key, trial.number)
         if owner is None:
             record(trial, config_key=key)
     return owner
@@ -42,20 +48,21 @@ def find_owner(trials: list[FrozenTrial], key: str, number: int) -> FrozenTrial 
                default=None)
 
 
-def owner_or_claim(study: optuna.Study, trial: optuna.Trial, key: str) -> FrozenTrial | None:
+def owner_or_claim(study: optuna.Study, trial: optuna.Trial, key: str,
+                   index: StudyIndex) -> FrozenTrial | None:
     """None once `trial` owns `key`; else the finished trial whose record answers it.
 
     A configuration running elsewhere is waited for rather than trained twice; if that trial
     fails (or is found stale), the claim is tried again and this trial may take it over.
     """
     while True:
-        owner = claim(study, trial, key)
+        owner = claim(study, trial, key, index)
         if owner is None or owner.state.is_finished():
             return owner
-        wait_for(study, trial, owner.number)
+        wait_for(study, trial, owner.number, index)
 
 
-def wait_for(study: optuna.Study, trial: optuna.Trial, number: int,
+def wait_for(study: optuna.Study, trial: optuna.Trial, number: int, index: StudyIndex,
              poll: float = 0.5) -> None:
     """Until trial `number` finishes, or is stale and failed; `trial` keeps beating meanwhile
     (so no one takes the waiting worker for dead)."""
@@ -66,11 +73,12 @@ def wait_for(study: optuna.Study, trial: optuna.Trial, number: int,
         if time.time() - beaten >= HEARTBEAT_SECONDS:
             beat(trial)
             beaten = time.time()
-        other = next(t for t in study.get_trials(deepcopy=False) if t.number == number)
+        index.refresh()
+        other = index.trials[number]
         if other.state.is_finished():
             return
         if is_stale(other):
-            recover_stale_trials(study)
+            recover_stale_trials(study, index.in_states(TrialState.RUNNING))
             return
 
 

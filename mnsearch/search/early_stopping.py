@@ -14,7 +14,9 @@ stops (checked on the paper grid: 16 of 16 curves are prefixes of the full-budge
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
 
 Costs = Mapping[str, float]
 
@@ -40,9 +42,22 @@ def dominating_count(accuracy: float, costs: Costs,
 
     A cost another trial lacks (not yet measured) counts as infinite, so it cannot dominate.
     """
-    return sum(1 for other_accuracy, other_costs in others
-               if other_accuracy > accuracy and all(
-                   other_costs.get(name, float("inf")) <= value for name, value in costs.items()))
+    names, others = list(costs), list(others)
+    return count_dominating(
+        accuracy, [costs[name] for name in names],
+        np.array([other_accuracy for other_accuracy, _ in others], dtype=float),
+        np.array([[other_costs.get(name, np.inf) for name in names] for _, other_costs in others],
+                 dtype=float).reshape(len(others), len(names)))
+
+
+def count_dominating(accuracy: float, costs: Sequence[float], accuracies: np.ndarray,
+                     other_costs: np.ndarray) -> int:
+    """`dominating_count` on arrays: `accuracies` (n,) and `other_costs` (n, len(costs)), a
+    missing cost as infinity. One vectorised comparison, for rungs of 100,000 trials."""
+    better = accuracies > accuracy
+    if len(costs):
+        better &= np.all(other_costs <= np.asarray(costs, dtype=float), axis=1)
+    return int(better.sum())
 
 
 def should_stop(epoch: int, budget: int, accuracy: float, costs: Costs,

@@ -15,27 +15,26 @@ the accuracies other trials recorded at the same rung.
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import optuna
 from optuna.trial import TrialState
 
 from mnsearch.cost import cost
-from mnsearch.pareto import pareto_mask
 from mnsearch.search.claims import owner_or_claim
-from mnsearch.search.early_stopping import should_stop
+from mnsearch.search.early_stopping import is_rung
+from mnsearch.search.index import StudyIndex
 from mnsearch.search.record import (
     COST_OBJECTIVES,
     OBJECTIVES,
     TrialRecord,
     record,
     record_rung,
-    rung_attribute,
 )
 from mnsearch.search.simulate import SIMULATED_INT8_DROP, simulate_training
 from mnsearch.search.space import (
@@ -63,25 +62,34 @@ class Worker:
         self.grid_mode = (options.sampler or space.sampler) == "grid"
         self.trainings = 0
         self.data_cache = PreparedDataCache()  # trials at one resolution share their arrays
+        self.cost_names = [OBJECTIVES[name].field for name in space.objectives
+                           if name in COST_OBJECTIVES]
+        self.index = StudyIndex(self.study, self.cost_names)  # what changed, not every trial
+        self._cleaned = 0  # how far `_keep_front_checkpoints` went in `index.finished_order`
+        self._front: set[int] = set()
         check_satisfiable(space, dataset.in_channels, dataset.num_classes,
                           dataset.image_size[0])
 
     def done(self) -> bool:
-        trials = self.study.get_trials(deepcopy=False)
+        """Whether the sweep is over, as of the index's last refresh."""
+        counts = self.index.counts
         if self.grid_mode:
-            return not any(trial.state == TrialState.WAITING for trial in trials)
-        finished = [t for t in trials if t.state.is_finished() and t.state != TrialState.FAIL]
-        if self.options.trials is not None and len(finished) >= self.options.trials:
+            return counts[TrialState.WAITING] == 0
+        finished = counts[TrialState.COMPLETE] + counts[TrialState.PRUNED]
+        if self.options.trials is not None and finished >= self.options.trials:
             return True
-        distinct = {key for t in finished if (key := TrialRecord.field_of(t, "config_key"))}
-        return len(distinct) >= self.space.size  # the whole space is evaluated
+        return self.index.finished_keys >= self.space.size  # the whole space is evaluated
 
     def run(self, deadline: float | None = None) -> None:
-        while not self.done() and (deadline is None or time.time() < deadline):
-            recover_stale_trials(self.study)
+        while deadline is None or time.time() < deadline:
+            self.index.refresh()
             if self.done():
                 break
-            trial = self.study.ask()
+            if recover_stale_trials(self.study, self.index.in_states(TrialState.RUNNING)):
+                self.index.refresh()
+                if self.done():
+                    break
+            trial = self._ask()
             try:
                 self.evaluate(trial)
             except KeyboardInterrupt:
@@ -91,6 +99,21 @@ class Worker:
                 raise
             if not self.options.simulate:  # nothing compiled; gc.collect costs ~0.16 s
                 release_compiled_programs()
+
+    def _ask(self) -> optuna.Trial:
+        """`study.ask()` without its read of every trial when none is waiting.
+
+        Optuna's ask lists the study's waiting trials to pop one, a scan of every trial (10 ms
+        at 100,000). When the index saw none, this does the rest of what ask does: drop the
+        samplers' per-trial cache of the study's trials, create a trial, wrap it. A trial
+        enqueued meanwhile is popped by the next ask.
+        """
+        cache = getattr(self.study, "_thread_local", None)
+        if self.index.counts[TrialState.WAITING] or not hasattr(cache, "cached_all_trials"):
+            return self.study.ask()
+        cache.cached_all_trials = None  # Optuna's ask does this first ("sync once every trial")
+        trial_id = self.study._storage.create_new_trial(self.study._study_id)
+        return optuna.Trial(self.study, trial_id)
 
     def evaluate(self, trial: optuna.Trial) -> None:
         params = self._suggest(trial)
@@ -151,7 +174,7 @@ class Worker:
     def _record(self, key: str, trial: optuna.Trial) -> optuna.trial.FrozenTrial | None:
         """The finished trial of the same configuration, waited for if it is running
         elsewhere; None once `trial` has claimed the configuration (it is to train it)."""
-        return owner_or_claim(self.study, trial, key)
+        return owner_or_claim(self.study, trial, key, self.index)
 
     def _answer(self, trial: optuna.Trial, key: str, earlier: optuna.trial.FrozenTrial) -> None:
         """Finish `trial` as `earlier` finished: the same spec, recipe and data give the same
@@ -217,32 +240,34 @@ class Worker:
 
     def _should_stop(self, trial: optuna.Trial, epoch: int, accuracy: float,
                      costs: dict[str, float | None]) -> bool:
-        """`early_stopping.should_stop` against every other trial's accuracy at this rung."""
-        cost_names = [OBJECTIVES[name].field for name in self.space.objectives
-                      if name in COST_OBJECTIVES]
-        own = {name: value for name in cost_names if (value := costs[name]) is not None}
-        others, rung = [], rung_attribute(epoch)
-        for other in self.study.get_trials(deepcopy=False):
-            reached = other.user_attrs.get(rung)  # the accuracy a trial recorded at this rung
-            if reached is not None and other.number != trial.number:
-                others.append((reached, {
-                    name: value for name in cost_names
-                    if (value := TrialRecord.field_of(other, name)) is not None}))
-        return should_stop(epoch, self.config.epochs, accuracy, own, others,
-                           self.options.min_dominating)
+        """`early_stopping.should_stop` against every other trial's accuracy at this rung,
+        counted over the index's table of the rung (a cost of ours not measured cannot be
+        beaten, hence infinite)."""
+        if not is_rung(epoch, self.config.epochs):
+            return False
+        self.index.refresh()
+        own = [math.inf if costs[name] is None else costs[name] for name in self.cost_names]
+        beaten_by = self.index.rung(epoch).dominating(accuracy, own, trial.number)
+        return beaten_by >= self.options.min_dominating
 
     def _keep_front_checkpoints(self) -> None:
-        """Delete checkpoints of trials that left the Pareto front (they cannot be exported).
+        """Delete checkpoints of trials that left the Pareto front (they cannot be exported),
+        and of trials stopped early or failed: those finished, or off the front, since the
+        last call (every trial at the first), from the index.
 
         A listed space's (`mnsearch finalize`) are all kept: few, costly, each chosen by hand.
         """
+        self.index.refresh()
+        front = set(self.index.front())
+        finished = self.index.finished_order[self._cleaned:]
+        self._cleaned += len(finished)
+        gone = [number for number in finished
+                if self.index.trials[number].state != TrialState.COMPLETE]
+        if self.space.listed is None:
+            gone += [number for number in finished if number not in front]
+            gone += sorted(self._front - front)
+        self._front = front
         root = Path(self.options.artifacts) / self.options.study_name
-        complete = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if complete and self.space.listed is None:
-            mask = pareto_mask(np.array([t.values for t in complete]), self.space.directions)
-            for trial, on_front in zip(complete, mask, strict=True):
-                if not on_front and (root / f"trial-{trial.number}").exists():
-                    shutil.rmtree(root / f"trial-{trial.number}", ignore_errors=True)
-        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.PRUNED,
-                                                                  TrialState.FAIL)):
-            shutil.rmtree(root / f"trial-{trial.number}", ignore_errors=True)
+        for number in gone:
+            if (root / f"trial-{number}").exists():
+                shutil.rmtree(root / f"trial-{number}", ignore_errors=True)
