@@ -16,7 +16,7 @@ from mnsearch.plots.report import study_report
 from mnsearch.plots.study import accuracy_vs_madds
 from mnsearch.results.fidelity import fidelity, fidelity_pair
 from mnsearch.results.frames import pareto_frame, study_objectives, trials_frame
-from mnsearch.results.progress import Progress, RunningTrial, snapshot
+from mnsearch.results.progress import Progress, ProgressTracker, RunningTrial, snapshot
 from mnsearch.search.record import StudyRecord
 from mnsearch.search.runner import SweepOutcome, SweepStart
 from mnsearch.search.space import SearchSpace
@@ -31,6 +31,7 @@ class LiveTable:
         self.console = console
         self.live: Live | None = None
         self.start: SweepStart | None = None
+        self.tracker: ProgressTracker | None = None
         self.started_at = time.time()
 
     def started(self, start: SweepStart) -> None:
@@ -64,7 +65,9 @@ class LiveTable:
 
     def _table(self) -> Group:
         assert self.start is not None
-        progress = snapshot(self.start.study, self.start.space.objectives)
+        if self.tracker is None:  # reads what changed each second, not the whole study
+            self.tracker = ProgressTracker(self.start.study, self.start.space.objectives)
+        progress = self.tracker.update()
         parts: list[Table] = [progress_table(progress, self.start.total,
                                              time.time() - self.started_at)]
         if progress.running_trials:
