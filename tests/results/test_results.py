@@ -227,3 +227,42 @@ def test_answers_copied_from_a_stopped_trial_were_not_trained():
     copy = frame.loc[[1]].assign(number=2, duplicate_of=1)
     frame = pd.concat([frame, copy], ignore_index=True)
     assert list(trained(frame)["number"]) == [0, 1]
+
+
+def _frame_from_records(study):
+    """The frame as it was built before columns were read in one pass: a dict per trial from
+    its `TrialRecord` (the oracle `trials_frame` must still equal)."""
+    import json
+
+    from mnsearch.results.frames import RECORD_COLUMNS, _phase_columns, _rho, block_types
+    from mnsearch.search.record import TrialRecord
+    rows = []
+    for trial in study.get_trials(deepcopy=False):
+        record = TrialRecord.of(trial)
+        finished, started = trial.datetime_complete, trial.datetime_start
+        duration = (finished - started).total_seconds() if finished and started else None
+        rows.append({"study": study.study_name, "number": trial.number,
+                     "state": trial.state.name,
+                     **{name: getattr(record, name) for name in RECORD_COLUMNS},
+                     "block_types": block_types(record.blocks),
+                     "spec": (json.dumps(record.spec, sort_keys=True) if record.spec is not None
+                              else None),
+                     "curve": record.curve, "started": started, "duration_s": duration,
+                     **dict(zip(PHASE_COLUMNS, _phase_columns(record.phase_seconds, duration),
+                                strict=True)),
+                     **{f"param_{name}": value for name, value in trial.params.items()}})
+    frame = pd.DataFrame(rows)
+    frame["rho"] = _rho(frame)
+    return frame
+
+
+def test_trials_frame_equals_one_record_per_row():
+    study = synthetic_study(None, "mixed", 30, seed=7, failed=3, running=2)
+    study.add_trial(create_trial(  # a parameter no other trial sampled, no record at all
+        state=TrialState.FAIL, params={"width": 0.5},
+        distributions={"width": CategoricalDistribution([0.5])}))
+    study.add_trial(create_trial(state=TrialState.PRUNED, user_attrs={"rejected": "too big"}))
+    frame = trials_frame(study)
+    pd.testing.assert_frame_equal(frame, _frame_from_records(study), check_exact=True)
+    assert frame["param_width"].isna().sum() == len(frame) - 1
+    assert frame.loc[frame["state"] == "PRUNED", "error"].tolist() == [None]
