@@ -29,6 +29,7 @@ tail, and a reader (report, dashboard, export) never needs write access to the f
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -38,7 +39,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
+from optuna.storages.journal import JournalFileBackend
 
 from mnsearch.atomic import write_atomically
 
@@ -50,32 +51,61 @@ _CREATE_TRIAL, _SET_TRIAL_STATE_VALUES = 4, 6
 _WAITING, _FINISHED = 4, {1, 2, 3}  # TrialState: WAITING; COMPLETE, PRUNED, FAIL
 
 
+class FlockJournalLock:
+    """An exclusive `flock` on `<journal>.append.lock`, the file kept open.
+
+    Optuna's default lock creates and removes a symlink per append (~0.14 ms, two metadata
+    writes: 7 ms of a cheap simulated trial's ~55 appends); a `flock` on an open file is a
+    system call of a microsecond, and the kernel drops it if the process dies. All of a
+    journal's writers must use the same lock: mnsearch's writers all use this one (plain
+    Optuna only ever reads mnsearch's journals here).
+    """
+
+    def __init__(self, journal: str) -> None:
+        self.path = f"{journal}.append.lock"
+        self._handle: int | None = None
+
+    def acquire(self) -> None:
+        if self._handle is None:
+            self._handle = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        fcntl.flock(self._handle, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+
+
 class SafeJournalFileBackend(JournalFileBackend):
     """Optuna's journal file backend that never appends after a torn last line."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.lock = JournalFileSymlinkLock(path)  # Optuna's default, kept for our own use
-        super().__init__(path, self.lock)
+        self.lock = FlockJournalLock(path)
+        super().__init__(path)  # Optuna's own lock is left unused: its appends are ours
+        self._handle: int | None = None  # the journal, open for appends
         if _tail_is_suspect(path):
             with self._locked():
                 set_aside_torn_tail(path, check_json=True)
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
-        """Optuna's append (same lock, same format), after setting aside a torn tail; synced
+        """Optuna's append (same format, one write), after setting aside a torn tail; synced
         when a log must survive a power cut (`must_sync`)."""
         text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
         with self._locked():
-            set_aside_torn_tail(self.path, check_json=False)
-            with open(self.path, "ab") as stream:
-                stream.write(text.encode("utf-8"))
-                stream.flush()
-                if any(must_sync(log) for log in logs):
-                    os.fsync(stream.fileno())
+            if self._handle is None:
+                self._handle = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+            size = os.fstat(self._handle).st_size
+            if size and os.pread(self._handle, 1, size - 1) != b"\n":  # a torn tail
+                set_aside_torn_tail(self.path, check_json=False)
+            data = memoryview(text.encode("utf-8"))
+            while data:  # one write unless a signal or a full disk cuts it short
+                data = data[os.write(self._handle, data):]
+            if any(must_sync(log) for log in logs):
+                os.fsync(self._handle)
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        """Hold the journal's lock: the one Optuna's own appends take."""
+        """Hold the journal's append lock."""
         self.lock.acquire()
         try:
             yield

@@ -51,6 +51,8 @@ from mnsearch.spec.blocks import SpecError, format_block
 from mnsearch.train.data import PreparedDataCache
 from mnsearch.train.loop import release_compiled_programs, train_and_evaluate
 
+LIVE_SECONDS = 1.0  # a running trial's heartbeat and progress fields, at most this often
+
 
 class Worker:
     """One process's sweep loop over a shared study."""
@@ -195,13 +197,21 @@ class Worker:
         self.trainings += 1
         folder = Path(self.options.artifacts) / self.options.study_name / f"trial-{trial.number}"
         costs = {"madds": totals.madds, "params": totals.params, "latency_ms": latency}
+        shown = time.monotonic()
 
         def on_epoch(epoch: int, result: Any) -> bool:
-            beat(trial)
+            """Record the rung, and at most once a second the heartbeat and the live display's
+            fields (a simulated or tiny trial's epochs take microseconds: each record is a
+            storage write)."""
+            nonlocal shown
             accuracy = result.val_accuracy[-1]
-            record_rung(trial, epoch + 1, accuracy)
-            record(trial, epochs_done=epoch + 1,  # for the live display
-                   images_per_second=round(result.images_per_second, 1))
+            if is_rung(epoch + 1, self.config.epochs):
+                record_rung(trial, epoch + 1, accuracy)
+            if time.monotonic() - shown >= LIVE_SECONDS:
+                shown = time.monotonic()
+                beat(trial)
+                record(trial, epochs_done=epoch + 1,
+                       images_per_second=round(result.images_per_second, 1))
             return self.options.early_stopping and self._should_stop(trial, epoch + 1, accuracy,
                                                                     costs)
 
