@@ -5,7 +5,8 @@ warns that SQLite fails under parallel writers ("database is locked"); the journ
 append-only log with a file lock, made for several processes on one machine (writers use
 `journal.SafeJournalFileBackend`, which never appends after a line torn by a crash). For several
 machines, pass an RDB URL (`postgresql://user:password@host/db`): workers started anywhere join
-the same study.
+the same study. Past what one database server's connections allow, workers pass
+`grpc://HOST:PORT`, Optuna's gRPC proxy in front of it (`search.grpc_proxy`).
 
 Workers run trials with ask-and-tell, which starts no Optuna heartbeat thread (only
 `study.optimize` does), so mnsearch keeps its own, for every storage: each running trial
@@ -35,7 +36,9 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from mnsearch.errors import MnsearchError
+from mnsearch.search.grpc_proxy import ProxyError, connect_proxy, is_proxy_url
 from mnsearch.search.journal import SafeJournalFileBackend
+from mnsearch.search.locks import LOCK_PREFIX
 from mnsearch.search.record import TrialRecord, record
 
 if TYPE_CHECKING:
@@ -116,9 +119,13 @@ def check_storage(url: str | None = None) -> None:
     """Fail now, as one line, on a storage that cannot be written: a journal path that is a
     folder, in a missing or read-only folder, or a URL whose password holds a raw `@`.
 
-    A sweep checks this before loading data or starting a worker.
+    A sweep checks this before loading data or starting a worker; a gRPC proxy
+    (`grpc://HOST:PORT`) must answer.
     """
     url = url or DEFAULT_STORAGE
+    if is_proxy_url(url):
+        _open_proxy(url).close()
+        return
     if "://" in url:
         if _raw_at_in_password(url):
             raise StorageError(f"cannot open storage {mask_password(url)}: its password holds "
@@ -174,9 +181,10 @@ def study_names(storage: optuna.storages.BaseStorage) -> list[str]:
     """Names of the studies in a storage, sorted (for pickers and error messages).
 
     Reads the study records only: `optuna.get_all_study_summaries` copies every trial, seconds
-    for a 10,000-trial study.
+    for a 10,000-trial study. The lock studies of a gRPC proxy (`search.locks`) are not shown.
     """
-    return sorted(study.study_name for study in storage.get_all_studies())
+    return sorted(study.study_name for study in storage.get_all_studies()
+                  if not study.study_name.startswith(LOCK_PREFIX))
 
 
 def load_study(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:
@@ -190,8 +198,11 @@ def load_study(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:
 
 def open_storage(url: str | None = None) -> optuna.storages.BaseStorage:
     """Open a storage to write: a journal file (path or `journal:PATH`, default
-    mnsearch.journal; made when missing, a torn last line set aside) or an RDB URL."""
+    mnsearch.journal; made when missing, a torn last line set aside), an RDB URL, or a gRPC
+    proxy (`grpc://HOST:PORT`)."""
     url = url or DEFAULT_STORAGE
+    if is_proxy_url(url):
+        return _open_proxy(url)
     check_storage(url)
     if "://" in url:
         return _open_rdb(url)
@@ -211,6 +222,8 @@ def open_existing_storage(url: str | None = None) -> optuna.storages.BaseStorage
         raise StorageError(f"no journal file '{url}': run `mnsearch sweep` here "
                            "first or pass --storage PATH_OR_URL")
     try:
+        if is_proxy_url(url):
+            return _open_proxy(url)
         if "://" in url:
             check_storage(url)
             return _open_rdb(url)
@@ -236,6 +249,14 @@ def _open_rdb(url: str, attempts: int = 3) -> RDBStorage:
             raise StorageError(f"cannot open storage {mask_password(url)}: "
                                f"{_reason(error, url)}") from None
     raise AssertionError("unreachable")
+
+
+def _open_proxy(url: str) -> optuna.storages.GrpcStorageProxy:
+    """A client of the gRPC proxy at `url`, once it answers (else one StorageError line)."""
+    try:
+        return connect_proxy(url)
+    except ProxyError as error:
+        raise StorageError(str(error)) from None
 
 
 def _reason(error: BaseException, url: str) -> str:
