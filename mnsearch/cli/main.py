@@ -25,6 +25,7 @@ from mnsearch.cli.evaluate import add_evaluate_parser
 from mnsearch.cli.export import add_export_parser, add_latency_parser
 from mnsearch.cli.finalize import add_finalize_parser
 from mnsearch.cli.results import add_dashboard_parser, add_report_parser
+from mnsearch.cli.storage_proxy import add_storage_proxy_parser
 from mnsearch.cli.sweep import add_sweep_parser
 from mnsearch.cli.train import add_bench_parser, add_train_parser
 from mnsearch.errors import MnsearchError
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_latency_parser(commands)
     add_dashboard_parser(commands)
     add_report_parser(commands)
+    add_storage_proxy_parser(commands)
     return parser
 
 

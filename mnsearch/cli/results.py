@@ -10,10 +10,11 @@ import argparse
 from typing import Any
 
 from mnsearch.atomic import write_atomically
+from mnsearch.cli.common import tcp_port
 from mnsearch.search.storage import DEFAULT_STORAGE
 
-STORAGE_HELP = (f"journal file path (default {DEFAULT_STORAGE}) or an RDB URL such as "
-                "postgresql://user:password@host/db")
+STORAGE_HELP = (f"journal file path (default {DEFAULT_STORAGE}), an RDB URL such as "
+                "postgresql://user:password@host/db, or grpc://HOST:PORT (a storage proxy)")
 
 
 def add_dashboard_parser(commands: Any) -> None:
@@ -24,7 +25,7 @@ def add_dashboard_parser(commands: Any) -> None:
     parser.add_argument("--storage", help=STORAGE_HELP)
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to bind (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=_port, default=8050, help="TCP port, 1 to 65535 "
+    parser.add_argument("--port", type=tcp_port, default=8050, help="TCP port, 1 to 65535 "
                         "(default %(default)s)")
     parser.add_argument("--study", action="append", default=[],
                         help="study to show first (repeat for several)")
@@ -48,17 +49,6 @@ def add_report_parser(commands: Any) -> None:
                         help="CSV of reference points (columns madds, accuracy, optional "
                         "label) to overlay; repeatable")
     parser.set_defaults(handler=report_command)
-
-
-def _port(text: str) -> int:
-    """argparse type: a TCP port, 1 to 65535 (a larger number used to bind another port)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got '{text}'") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be a port from 1 to 65535, got {value}")
-    return value
 
 
 def dashboard_command(args: argparse.Namespace) -> int:

@@ -29,7 +29,8 @@ def add_sweep_parser(commands: Any) -> None:
     parser.add_argument("--study", help="study name (default: the space's name): letters, "
                         "digits, '.', '_', '-', at most 100 bytes (it names folders)")
     parser.add_argument("--storage", help="journal file path (default mnsearch.journal) or an "
-                        "RDB URL such as postgresql://user:password@host/db")
+                        "RDB URL such as postgresql://user:password@host/db, or grpc://HOST:PORT "
+                        "(mnsearch storage-proxy)")
     parser.add_argument("--trials", type=positive_int, help="stop after this many finished trials")
     parser.add_argument("--timeout", type=float, help="stop starting trials after S seconds "
                         "(> 0)")
