@@ -42,6 +42,9 @@ def add_train_parser(commands: Any) -> None:
                         help="BatchNorm momentum while training (Flax/Keras convention; "
                         "default 0.99)")
     parser.add_argument("--no-augment", action="store_true", help="no random crops or flips")
+    parser.add_argument("--erasing", type=float, metavar="P",
+                        help="random erasing: with probability P, set a random rectangle "
+                        "(2-40%% of the image) to the mean (default 0: off)")
     parser.add_argument("--ema", type=float, metavar="DECAY",
                         help="evaluate and save an EMA of the weights (e.g. 0.999)")
     parser.add_argument("--bf16", action="store_true",
@@ -163,7 +166,7 @@ def _flag_values(args: argparse.Namespace) -> dict[str, Any]:
               "learning_rate": args.lr, "weight_decay": args.weight_decay,
               "schedule": args.lr_schedule, "label_smoothing": args.label_smoothing,
               "seed": args.seed, "subset": args.subset, "bn_momentum": args.bn_momentum,
-              "ema_decay": args.ema}
+              "ema_decay": args.ema, "erasing": args.erasing}
     values = {name: value for name, value in values.items() if value is not None}
     if args.no_augment:
         values["augment"] = False

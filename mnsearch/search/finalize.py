@@ -31,7 +31,7 @@ from mnsearch.search.record import OBJECTIVES, StudyRecord, TrialRecord
 from mnsearch.search.space import LISTED_DIMENSION, SearchSpace
 from mnsearch.search.storage import load_study, open_existing_storage, open_storage
 from mnsearch.search.study import SweepOptions
-from mnsearch.train.config import TrainConfig, config_from_settings
+from mnsearch.train.config import TrainConfig, config_from_settings, with_added_fields
 
 FINAL_SUFFIX = "-final"
 # Five epochs on every training image: the budget of the fidelity experiment (the V1 grid's 16
@@ -199,10 +199,11 @@ def _check_final_study(options: FinalizeOptions, record: StudyRecord) -> None:
                      else "a sweep's study")
             raise FinalizeError(f"study '{options.final_name}' exists and is {owner}: choose "
                                 "another --final-study")
+        trained = with_added_fields(existing.recipe or {})  # recorded before a field existed
         changed = sorted(name for name, value in (record.recipe or {}).items()
-                         if (existing.recipe or {}).get(name) != value)
+                         if trained.get(name) != value)
         if changed:
-            shown = ", ".join(f"{name}={(existing.recipe or {}).get(name)!r}" for name in changed)
+            shown = ", ".join(f"{name}={trained.get(name)!r}" for name in changed)
             raise FinalizeError(f"final study '{options.final_name}' was trained with {shown}: "
                                 "finalize with that recipe, or choose another --final-study")
         return

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ import numpy as np
 
 from mnsearch.cost import cost
 from mnsearch.spec.arch import ArchSpec, spec_to_dict
-from mnsearch.train.config import TrainConfig
+from mnsearch.train.config import TrainConfig, recipe_identity
 from mnsearch.train.loop import EpochCallback, TrainResult
 
 SIMULATED_INT8_DROP = 0.002  # the int8_accuracy objective under --simulate: float minus this
@@ -46,8 +45,8 @@ def simulate_training(spec: ArchSpec, dataset: Any, config: TrainConfig,
                       callback: EpochCallback | None = None, **_: Any) -> TrainResult:
     """`train_and_evaluate`'s contract (callback per epoch, stop when it says so) without
     training or files: the synthetic curve of the module docstring."""
-    seed = hashlib.sha256(json.dumps([spec_to_dict(spec), asdict(config)], sort_keys=True)
-                          .encode()).digest()
+    identity = json.dumps([spec_to_dict(spec), recipe_identity(config)], sort_keys=True)
+    seed = hashlib.sha256(identity.encode()).digest()
     rng = np.random.default_rng(int.from_bytes(seed[:8], "little"))
     chance = 1.0 / spec.num_classes
     final = simulated_accuracy(cost(spec).madds, spec.num_classes, rng.normal(0, 0.02))

@@ -12,7 +12,7 @@ import json
 import socket
 import zlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,7 @@ from mnsearch.search.record import StudyRecord
 from mnsearch.search.space import SearchSpace, SpaceError
 from mnsearch.search.storage import open_storage
 from mnsearch.spec.arch import ArchSpec, spec_to_dict
-from mnsearch.train.config import TrainConfig
+from mnsearch.train.config import TrainConfig, recipe_identity
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,12 @@ def recipe(space: SearchSpace, options: SweepOptions) -> TrainConfig:
 
 
 def config_key(spec: ArchSpec, config: TrainConfig, dataset: str) -> str:
-    """Identity of an evaluation: the same spec, recipe and dataset give the same key."""
-    text = json.dumps([spec_to_dict(spec), asdict(config), dataset], sort_keys=True)
+    """Identity of an evaluation: the same spec, recipe and dataset give the same key.
+
+    The recipe enters as `recipe_identity`, so a field added to `TrainConfig` later changes
+    no key while it is at the value that trains as before (resumed studies keep their keys).
+    """
+    text = json.dumps([spec_to_dict(spec), recipe_identity(config), dataset], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 

@@ -18,6 +18,12 @@ from mnsearch.errors import MnsearchError
 OPTIMIZERS = ("adamw", "sgd", "rmsprop")
 SCHEDULES = ("cosine", "step", "constant")
 COMPUTE_DTYPES = ("float32", "bfloat16")
+# Fields added after recipes began to be recorded (in configuration keys, trial records, final
+# studies), each with the value that trains exactly as before the field existed. A recipe at
+# that value is identified without the field (`recipe_identity`), so a study or a final study
+# started before the field was added resumes without training anything twice; a new field
+# joins this table with the default that keeps old runs unchanged.
+ADDED_FIELDS: dict[str, Any] = {"erasing": 0.0}
 
 
 class TrainingError(MnsearchError):
@@ -43,6 +49,9 @@ class TrainConfig:
     augment: bool = True
     crop_padding: int = 2
     flip: bool = True
+    # Random erasing (Zhong et al. 2017), the probability that a training image gets a random
+    # rectangle set to the mean; 0 is off. Its own switch: `augment` covers crops and flips.
+    erasing: float = 0.0
     # Keras' V2/V3 momentum 0.999 averages BN statistics over ~1000 steps: right for ImageNet
     # schedules, but after a few epochs here the running statistics are still mostly their
     # initial values and evaluation collapses to chance (measured: V2 on Fashion-MNIST, 10%
@@ -80,7 +89,7 @@ class TrainConfig:
     def _check_ranges(self) -> None:
         """Finite numbers in range: a NaN learning rate would train to NaN after compiling."""
         for name in ("learning_rate", "weight_decay", "momentum", "warmup_epochs",
-                     "validation_fraction"):
+                     "validation_fraction", "erasing"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) \
                     or not math.isfinite(value):
@@ -92,11 +101,30 @@ class TrainConfig:
                                 f"{self.validation_fraction!r}")
         if not 0 <= self.seed < 2**32 or self.crop_padding < 0:
             raise TrainingError("seed must be in 0 .. 2**32 - 1 and crop_padding >= 0")
+        if not 0.0 <= self.erasing <= 1.0:
+            raise TrainingError(f"erasing must be a probability in [0, 1] (0: off), got "
+                                f"{self.erasing!r}")
 
 
 def recipe_fields() -> dict[str, str]:
     """Every `TrainConfig` field and its type as text (for help messages and errors)."""
     return {field.name: str(field.type) for field in dataclasses.fields(TrainConfig)}
+
+
+def recipe_identity(config: TrainConfig) -> dict[str, Any]:
+    """The recipe as it identifies a run: every field, less the added fields at their old value.
+
+    Configuration keys hash this rather than `asdict(config)`, so adding a field to
+    `TrainConfig` (with a default that trains as before) changes no recorded key.
+    """
+    return {name: value for name, value in dataclasses.asdict(config).items()
+            if not (name in ADDED_FIELDS and value == ADDED_FIELDS[name])}
+
+
+def with_added_fields(recipe: Mapping[str, Any]) -> dict[str, Any]:
+    """A recorded recipe completed by the fields added since it was recorded, at the values
+    it trained with (for comparing it with a recipe of today)."""
+    return {**ADDED_FIELDS, **recipe}
 
 
 def parse_settings(settings: Iterable[str]) -> dict[str, Any]:

@@ -91,15 +91,15 @@ def _loss(model: MobileNet, images: jax.Array, labels: jax.Array, smoothing: flo
 # Tree mode (graph=False): the model and optimizer share no Variables, so NNX's graph protocol
 # (flatten/unflatten of every Variable on each call) is pure overhead; measured here it cost
 # 20-40 ms of Python per step, competing with XLA for the 2 cores (+10% img/s at V1 a=0.25).
-@nnx.jit(static_argnames=("smoothing", "num_classes", "crop_padding", "flip", "ema_decay"),
-         graph=False)
+@nnx.jit(static_argnames=("smoothing", "num_classes", "crop_padding", "flip", "erasing",
+                          "ema_decay"), graph=False)
 def train_step(model: MobileNet, optimizer: nnx.Optimizer, ema: MobileNet | None,
                images: jax.Array, labels: jax.Array, key: jax.Array, smoothing: float,
-               num_classes: int, crop_padding: int, flip: bool,
+               num_classes: int, crop_padding: int, flip: bool, erasing: float = 0.0,
                ema_decay: float | None = None) -> jax.Array:
     """One optimizer step (augmentation on device, EMA update if asked); returns the loss."""
-    if crop_padding or flip:
-        images = augment(images, key, crop_padding=crop_padding, flip=flip)
+    if crop_padding or flip or erasing:
+        images = augment(images, key, crop_padding=crop_padding, flip=flip, erasing=erasing)
     grad_fn = nnx.value_and_grad(_loss, has_aux=True)
     (loss, _), grads = grad_fn(model, images, labels, smoothing, num_classes)
     optimizer.update(model, grads)
@@ -219,7 +219,7 @@ def _run_epoch(model: MobileNet, optimizer: nnx.Optimizer, ema: MobileNet | None
                            data.train_labels[batch], jax.random.fold_in(epoch_key, step),
                            config.label_smoothing, data.num_classes,
                            config.crop_padding if config.augment else 0,
-                           config.flip and config.augment, config.ema_decay)
+                           config.flip and config.augment, config.erasing, config.ema_decay)
         losses.append(loss)
         if step == 0 and compiles:
             loss.block_until_ready()

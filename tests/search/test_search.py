@@ -392,6 +392,8 @@ def test_live_hypervolume_counts_the_cost_of_stopped_trials(tmp_path, image_fold
     ("recipe: {seed: -1}", "'recipe.seed': must be from 0 to 4294967295"),
     ("recipe: {optimizer: adam}", "key 'recipe': unknown optimizer 'adam'"),
     ("recipe: {weight_decay: -0.1}", "'recipe.weight_decay': must be >= 0"),
+    ("recipe: {erasing: 1.5}", "key 'recipe': erasing must be a probability in [0, 1]"),
+    ("recipe: {erasing: yes}", "'recipe.erasing': expected a finite number, got True"),
     ("objectives: 5", "unknown objective 5"),
     ("objectives: [accuracy, accuracy]", "an objective is named twice"),
     ("base: [v1]", "key 'base': unknown preset ['v1']"),

@@ -1,4 +1,5 @@
-"""On-device preprocessing: statistics, normalisation, resizing, crop and flip augmentation."""
+"""On-device preprocessing: statistics, normalisation, resizing, crop, flip and erasing
+augmentation."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ import numpy as np
 import pytest
 
 from mnsearch.data.datasets import DatasetError
-from mnsearch.train.preprocess import augment, channel_statistics, normalize, resize
+from mnsearch.train.preprocess import (
+    ERASED_AREA,
+    augment,
+    channel_statistics,
+    normalize,
+    random_erasing,
+    resize,
+)
 
 
 def _batch(count=16, size=6, channels=2, seed=0) -> np.ndarray:
@@ -90,3 +98,57 @@ def test_augment_inside_jit_and_bad_padding():
 
     np.testing.assert_allclose(step(images, key), augment(images, key, crop_padding=1).sum(),
                                rtol=1e-5)
+
+
+def _erased_rectangles(images: np.ndarray, erased: np.ndarray) -> list[tuple[int, int]]:
+    """(height, width) of the changed pixels of each image, checked to be one rectangle set
+    to 0 in every channel, everything else untouched."""
+    shapes = []
+    for image, out in zip(images, erased, strict=True):
+        changed = (out != image).any(axis=-1)
+        rows, columns = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
+        if not len(rows):
+            shapes.append((0, 0))
+            continue
+        box = (slice(rows[0], rows[-1] + 1), slice(columns[0], columns[-1] + 1))
+        assert changed[box].all() and changed.sum() == changed[box].size, "not a rectangle"
+        assert (out[box] == 0).all()
+        shapes.append((len(rows), len(columns)))
+    return shapes
+
+
+@pytest.mark.parametrize("size", [28, 32])
+def test_erasing_at_probability_1_sets_one_rectangle_of_each_image_to_0(size):
+    images = np.random.default_rng(size).normal(1.0, 1.0, (512, size, size, 2))
+    images = np.where(images == 0, 1.0, images).astype(np.float32)  # no pixel already 0
+    erased = np.asarray(random_erasing(jnp.asarray(images), jax.random.key(7), 1.0))
+    shapes = np.array(_erased_rectangles(images, erased))
+    fractions = shapes.prod(axis=1) / size**2
+    assert (fractions >= ERASED_AREA[0]).all() and (fractions <= ERASED_AREA[1]).all()
+    assert len(set(map(tuple, shapes))) > 50  # each image its own rectangle
+    assert (shapes[:, 0] > shapes[:, 1]).any() and (shapes[:, 0] < shapes[:, 1]).any()
+
+
+def test_erasing_probability_0_is_the_identity_and_a_key_gives_one_result():
+    images = jnp.asarray(_batch(64, 28, 1), jnp.float32) + 1.0
+    key = jax.random.key(4)
+    np.testing.assert_array_equal(random_erasing(images, key, 0.0), images)
+    np.testing.assert_array_equal(augment(images, key, erasing=0.0), augment(images, key))
+    half = np.asarray(augment(images, key, crop_padding=0, flip=False, erasing=0.5))
+    np.testing.assert_array_equal(
+        half, augment(images, key, crop_padding=0, flip=False, erasing=0.5))
+    erased = np.array([not np.array_equal(out, image)
+                       for out, image in zip(half, np.asarray(images), strict=True)])
+    assert 10 < erased.sum() < 54  # about half of 64
+    assert not np.array_equal(half, augment(images, jax.random.key(5), crop_padding=0,
+                                            flip=False, erasing=0.5))
+
+
+def test_erasing_leaves_the_crops_and_flips_of_a_key_unchanged():
+    """The erasing key is folded, not split: a recipe without erasing augments as before."""
+    images = jnp.asarray(_batch(32, 28, 1), jnp.float32) + 1.0
+    key = jax.random.key(6)
+    plain = np.asarray(augment(images, key))
+    erased = np.asarray(augment(images, key, erasing=1.0))
+    kept = erased != 0
+    np.testing.assert_array_equal(erased[kept], plain[kept])

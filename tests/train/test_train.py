@@ -1,5 +1,6 @@
 """Training: loss falls, resume equals an uninterrupted run, NaN fails cleanly, CLI errors."""
 
+import dataclasses
 import json
 
 import jax
@@ -14,7 +15,7 @@ from mnsearch.data.datasets import Dataset
 from mnsearch.nn.model import build, eval_view
 from mnsearch.spec.families import preset
 from mnsearch.train.checkpoint import CheckpointError, load_state, save_state
-from mnsearch.train.config import TrainConfig, TrainingError
+from mnsearch.train.config import TrainConfig, TrainingError, config_from_settings
 from mnsearch.train.loop import train_and_evaluate
 from mnsearch.train.weights import ema_decay_at, load_weights
 
@@ -75,6 +76,21 @@ def test_bad_configs_are_refused():
         TrainConfig(optimizer="adam")
     with pytest.raises(TrainingError, match="larger than"):
         train_and_evaluate(SPEC, _toy_dataset(), TrainConfig(batch_size=1000))
+    for erasing in (-0.1, 1.5, float("nan")):
+        with pytest.raises(TrainingError, match="erasing must be") as error:
+            TrainConfig(erasing=erasing)
+        assert "\n" not in str(error.value)
+    with pytest.raises(TrainingError, match=r"erasing must be a probability in \[0, 1\]"):
+        config_from_settings({}, ["erasing=2"])
+    assert config_from_settings({}, ["erasing=0.5"]).erasing == 0.5
+
+
+def test_erasing_trains_and_a_bad_flag_is_one_line(tmp_path, capsys):
+    config = dataclasses.replace(QUICK, epochs=1, erasing=0.5)
+    assert train_and_evaluate(SPEC, _toy_dataset(), config).status == "completed"
+    assert main(["train", "v1", "--erasing", "2", "--out", str(tmp_path / "e")]) == 2
+    error = capsys.readouterr().err
+    assert "erasing must be a probability in [0, 1]" in error and error.count("\n") == 1
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "rmsprop"])
