@@ -32,6 +32,8 @@ class LiveTable:
         self.live: Live | None = None
         self.start: SweepStart | None = None
         self.tracker: ProgressTracker | None = None
+        self.progress: Progress | None = None  # the last one read
+        self.storage_lost = False
         self.started_at = time.time()
 
     def started(self, start: SweepStart) -> None:
@@ -67,7 +69,19 @@ class LiveTable:
         assert self.start is not None
         if self.tracker is None:  # reads what changed each second, not the whole study
             self.tracker = ProgressTracker(self.start.study, self.start.space.objectives)
-        progress = self.tracker.update()
+        try:
+            progress = self.tracker.update()
+        except Exception as error:  # a storage gone (a stopped proxy, a lost database): the
+            # display keeps its last table and says so once; the workers report their own
+            if self.progress is None:
+                raise
+            if not self.storage_lost:
+                self.storage_lost = True
+                self.console.print(  # the type only: a driver's message may quote the URL
+                    f"[yellow]the study cannot be read now[/] ({type(error).__name__}): "
+                    "the table below is the last one read")
+            progress = self.progress
+        self.progress = progress
         parts: list[Table] = [progress_table(progress, self.start.total,
                                              time.time() - self.started_at)]
         if progress.running_trials:

@@ -179,7 +179,7 @@ def _time_parts(trial: FrozenTrial) -> dict[str, float]:
 
 def _steady_share(seconds: Counter[str]) -> float | None:
     """Steady-state training steps over all trial time (`frames.time_accounting`)."""
-    phases = {phase: seconds[phase] for phase in (*PHASES, "other")}
+    phases = {phase: float(seconds[phase]) for phase in (*PHASES, "other")}
     phases["other"] += max(seconds["duration"] - sum(phases.values()), 0.0)
     total = sum(phases.values())
     return phases["train"] / total if total else None

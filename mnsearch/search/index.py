@@ -142,7 +142,7 @@ class StudyIndex:
         return changed
 
     def _read_new(self) -> list[FrozenTrial]:
-        study_id, new = self.study._study_id, []
+        study_id, new = self.study._study_id, list[FrozenTrial]()
         while True:
             try:
                 trial_id = self._storage.get_trial_id_from_study_id_trial_number(

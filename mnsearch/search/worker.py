@@ -103,19 +103,26 @@ class Worker:
                 release_compiled_programs()
 
     def _ask(self) -> optuna.Trial:
-        """`study.ask()` without its read of every trial when none is waiting.
+        """`study.ask()`, popping a waiting trial from the index instead of a scan.
 
         Optuna's ask lists the study's waiting trials to pop one, a scan of every trial (10 ms
-        at 100,000). When the index saw none, this does the rest of what ask does: drop the
-        samplers' per-trial cache of the study's trials, create a trial, wrap it. A trial
-        enqueued meanwhile is popped by the next ask.
+        at 100,000) on each ask. This does what it does with the index's waiting trials:
+        drop the samplers' per-ask cache of the study's trials, pop the first waiting trial
+        that no other worker took (the storage's own check: `set_trial_state_values` to
+        RUNNING is refused for a trial already taken), else create a trial; then wrap it.
         """
         cache = getattr(self.study, "_thread_local", None)
-        if self.index.counts[TrialState.WAITING] or not hasattr(cache, "cached_all_trials"):
+        if cache is None or not hasattr(cache, "cached_all_trials"):  # another Optuna
             return self.study.ask()
         cache.cached_all_trials = None  # Optuna's ask does this first ("sync once every trial")
-        trial_id = self.study._storage.create_new_trial(self.study._study_id)
-        return optuna.Trial(self.study, trial_id)
+        storage = self.study._storage
+        for waiting in self.index.in_states(TrialState.WAITING):
+            try:
+                if storage.set_trial_state_values(waiting._trial_id, state=TrialState.RUNNING):
+                    return optuna.Trial(self.study, waiting._trial_id)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # finished meanwhile (failed as stale, say)
+        return optuna.Trial(self.study, storage.create_new_trial(self.study._study_id))
 
     def evaluate(self, trial: optuna.Trial) -> None:
         params = self._suggest(trial)
@@ -256,7 +263,7 @@ class Worker:
         if not is_rung(epoch, self.config.epochs):
             return False
         self.index.refresh()
-        own = [math.inf if costs[name] is None else costs[name] for name in self.cost_names]
+        own = [math.inf if (value := costs[name]) is None else value for name in self.cost_names]
         beaten_by = self.index.rung(epoch).dominating(accuracy, own, trial.number)
         return beaten_by >= self.options.min_dominating
 
