@@ -207,23 +207,35 @@ def _cgroup_available() -> int | None:
         return None
 
 
-def max_jobs() -> tuple[int, str]:
-    """The most local workers this machine holds, and what limits it (cores or memory)."""
+SIMULATED_WORKERS_PER_CORE = 4
+
+
+def max_jobs(simulate: bool = False) -> tuple[int, str]:
+    """The most local workers this machine holds, and what limits it (cores or memory).
+
+    A simulated worker (`--simulate`) trains nothing and mostly waits on its storage, so
+    load tests may run `SIMULATED_WORKERS_PER_CORE` of them a core; memory still binds (each
+    holds its copy of the study).
+    """
     cpus = available_cpus()
+    per_core = SIMULATED_WORKERS_PER_CORE if simulate else 1
+    by_cores = cpus * per_core, (f"this machine has {cpus} CPU core(s)"
+                                 + (f" and --simulate allows {per_core} workers a core"
+                                    if simulate else ""))
     memory = available_memory()
     if memory is None:
-        return cpus, f"this machine has {cpus} CPU core(s)"
+        return by_cores
     by_memory = max((memory - PARENT_MEMORY_BYTES) // WORKER_MEMORY_BYTES, 1)
-    if by_memory < cpus:
+    if by_memory < by_cores[0]:
         return int(by_memory), (f"{memory / 2**30:.1f} GiB of memory is available and a worker "
                                 f"needs about {WORKER_MEMORY_BYTES / 2**30:.1f} GiB")
-    return cpus, f"this machine has {cpus} CPU core(s)"
+    return by_cores
 
 
-def check_jobs(jobs: int) -> None:
+def check_jobs(jobs: int, simulate: bool = False) -> None:
     """Refuse more local workers than cores or memory hold (each worker trains on threads of
     its own: more workers than cores only slows every trial, and too many exhaust memory)."""
-    limit, reason = max_jobs()
+    limit, reason = max_jobs(simulate)
     if jobs > limit:
         raise OptionsError(f"--jobs {jobs} is more than this machine holds: {reason}, so at "
                            f"most --jobs {limit}")

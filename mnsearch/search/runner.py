@@ -206,7 +206,7 @@ def run_sweep(space: str | Path | SearchSpace, options: SweepOptions,
     and re-queued: the same call resumes) and return with `interrupted` and `signal` set. A
     signal before the workers start raises `Interrupted`.
     """
-    check_jobs(options.jobs)
+    check_jobs(options.jobs, options.simulate)
     check_writable_folder(options.artifacts, "--artifacts")
     with stop_signals() as stop:
         start = prepare_sweep(space, options)

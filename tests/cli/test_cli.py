@@ -215,6 +215,21 @@ def test_jobs_are_capped_by_cores_and_by_memory(tmp_path, capsys, toy_space, mon
     assert options.max_jobs()[0] == 1  # one worker is always allowed
 
 
+def test_simulated_sweeps_may_run_several_workers_a_core(monkeypatch):
+    """A simulated worker trains nothing (load tests of 4 workers on 2 cores); memory binds."""
+    from mnsearch.search import options
+    monkeypatch.setattr(options, "available_cpus", lambda: 2)
+    monkeypatch.setattr(options, "available_memory", lambda: 64 * 2**30)
+    assert options.max_jobs()[0] == 2
+    limit, reason = options.max_jobs(simulate=True)
+    assert limit == 2 * options.SIMULATED_WORKERS_PER_CORE and "--simulate allows" in reason
+    options.check_jobs(4, simulate=True)
+    with pytest.raises(options.OptionsError, match="at most --jobs 2"):
+        options.check_jobs(4)
+    monkeypatch.setattr(options, "available_memory", lambda: 5 * 2**30)
+    assert options.max_jobs(simulate=True)[0] == 2  # memory: 2 workers of 2 GiB
+
+
 def test_sweep_folders_must_be_writable(tmp_path, capsys, toy_space, read_only):
     a_file = tmp_path / "a-file"
     a_file.write_text("")
