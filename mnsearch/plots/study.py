@@ -4,6 +4,8 @@
   Mult-Adds (or params) on a log axis, lines joining the same α across resolutions and the same
   resolution across α, with the Pareto front drawn over them.
 - `pareto_figure`: the Pareto front over the cloud of dominated trials.
+- At scale (above `mnsearch.plots.aggregate.DENSITY_ABOVE` points) the clouds become densities
+  and the lines of Figures 4 and 5 go through binned medians; the fronts stay exact.
 - `hypervolume_figure`: hypervolume over trials and over compute time; `hypervolume_lines`
   computes the same histories per study, cut to their steps (the dashboard draws them).
 - Overlays (`Overlay`): other studies' fronts or reference points from a CSV, on any of these.
@@ -20,6 +22,15 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from mnsearch.errors import MnsearchError
+from mnsearch.plots.aggregate import (
+    DENSITY_ABOVE,
+    LINE_BINS,
+    ORANGES,
+    binned_medians,
+    density,
+    density_trace,
+    log_edges,
+)
 from mnsearch.results.frames import completed, hypervolume_history, pareto_frame, stopped_early
 
 WEBGL_ABOVE = 2000  # points; SVG markers slow down past a few thousand, WebGL does not
@@ -33,6 +44,7 @@ class Line(NamedTuple):
     x: list[float]
     accuracy: list[float]
     stopped: list[bool]  # stopped early by the rung rule: accuracy is its last rung's
+    trials: list[int] | None = None  # at scale, the trials behind each (median) point
 
 
 class Cloud(NamedTuple):
@@ -64,22 +76,32 @@ class ReferenceFileError(MnsearchError):
     """A reference-points CSV that cannot be read or lacks the madds/accuracy columns."""
 
 
-def accuracy_lines(frame: pd.DataFrame, x: str = "madds") -> tuple[list[Line], list[Line], Line]:
+def accuracy_lines(frame: pd.DataFrame, x: str = "madds", bin_above: int = DENSITY_ABOVE,
+                   ) -> tuple[list[Line], list[Line], Line]:
     """Lines of equal α, lines of equal resolution, and the Pareto front (Figure 4/5 data).
 
     `x` is 'madds' (Figure 4) or 'params' (Figure 5); the front is of accuracy against `x`,
     over complete trials only. The lines also hold trials stopped early, at their last rung's
-    accuracy (`Line.stopped`), so every model of a grid is drawn.
+    accuracy (`Line.stopped`), so every model of a grid is drawn. Above `bin_above` points,
+    each line goes through the medians of its trials in `LINE_BINS` log-spaced bins of x
+    (`Line.trials` counts them); the front is always exact.
     """
     complete = completed(frame)
     points = pd.concat([complete.assign(stopped=False), stopped_early(frame).assign(stopped=True)])
     points = points.dropna(subset=["val_accuracy", x]) if len(points) else points
+    edges = log_edges(points[x], LINE_BINS) if len(points) > bin_above else None
 
     def lines(key: str, name: str) -> list[Line]:
         result = []
         for value, group in points.groupby(key):
             ordered = group.sort_values(x)
-            if len(ordered) > 1:
+            if len(ordered) > 1 and edges is not None:
+                bins = binned_medians(ordered[x], ordered["val_accuracy"], ordered["stopped"],
+                                      edges)
+                result.append(Line(f"{name} {value:g}", list(bins["x"] / 1e6),
+                                   list(bins["accuracy"]), list(bins["stopped"]),
+                                   list(bins["trials"])))
+            elif len(ordered) > 1:
                 result.append(Line(f"{name} {value:g}", list(ordered[x] / 1e6),
                                    list(ordered["val_accuracy"]), list(ordered["stopped"])))
         return result
@@ -94,26 +116,33 @@ def accuracy_lines(frame: pd.DataFrame, x: str = "madds") -> tuple[list[Line], l
 
 
 def accuracy_vs_madds(frame: pd.DataFrame, title: str = "Accuracy vs Mult-Adds",
-                      overlays: list[Overlay] | None = None) -> go.Figure:
+                      overlays: list[Overlay] | None = None,
+                      bin_above: int = DENSITY_ABOVE) -> go.Figure:
     """The V1 paper's Figure 4 for a study (see `accuracy_lines`)."""
-    return _paper_figure(frame, "madds", title, overlays or [])
+    return _paper_figure(frame, "madds", title, overlays or [], bin_above)
 
 
 def accuracy_vs_params(frame: pd.DataFrame, title: str = "Accuracy vs parameters",
-                       ) -> go.Figure:
+                       bin_above: int = DENSITY_ABOVE) -> go.Figure:
     """The V1 paper's Figure 5: accuracy against params, same lines as Figure 4."""
-    return _paper_figure(frame, "params", title, [])
+    return _paper_figure(frame, "params", title, [], bin_above)
 
 
-def _paper_figure(frame: pd.DataFrame, x: str, title: str, overlays: list[Overlay]) -> go.Figure:
-    by_alpha, by_resolution, front = accuracy_lines(frame, x)
+def _paper_figure(frame: pd.DataFrame, x: str, title: str, overlays: list[Overlay],
+                  bin_above: int) -> go.Figure:
+    by_alpha, by_resolution, front = accuracy_lines(frame, x, bin_above)
     figure = go.Figure()
     for line in by_alpha:
         figure.add_scatter(x=line.x, y=line.accuracy, name=line.label, mode="lines+markers",
-                           marker={"symbol": _symbols(line.stopped), "size": 8})
+                           marker={"symbol": _symbols(line.stopped), "size": 8},
+                           text=_median_labels(line))
     for line in by_resolution:
         figure.add_scatter(x=line.x, y=line.accuracy, name=line.label, mode="lines",
-                           line={"dash": "dot", "width": 1}, opacity=0.6)
+                           line={"dash": "dot", "width": 1}, opacity=0.6,
+                           text=_median_labels(line))
+    if any(line.trials for line in by_alpha + by_resolution):
+        title += (f"<br><sup>more than {bin_above:,} trials: each line joins the median "
+                  "accuracy of its trials in bins of x; the front is exact</sup>")
     figure.add_scatter(x=front.x, y=front.accuracy, name=front.label, mode="lines+markers",
                        line={"color": "black", "width": 3}, marker={"size": 10,
                                                                      "symbol": "star"})
@@ -123,6 +152,10 @@ def _paper_figure(frame: pd.DataFrame, x: str, title: str, overlays: list[Overla
     figure.update_layout(title=title, xaxis_title=X_TITLES[x], xaxis_type="log",
                          yaxis_title="validation accuracy", template="plotly_white")
     return figure
+
+
+def _median_labels(line: Line) -> list[str] | None:
+    return [f"median of {count:,} trials" for count in line.trials] if line.trials else None
 
 
 def _symbols(stopped: list[bool]) -> list[str]:
@@ -146,28 +179,42 @@ def pareto_cloud(frame: pd.DataFrame, objectives: tuple[str, ...] = ("accuracy",
 
 def pareto_figure(frame: pd.DataFrame, objectives: tuple[str, ...] = ("accuracy", "madds"),
                   title: str = "Pareto front", overlays: list[Overlay] | None = None,
-                  ) -> go.Figure:
-    """The front (line and stars) over the dominated cloud, accuracy against Mult-Adds."""
+                  density_above: int = DENSITY_ABOVE) -> go.Figure:
+    """The front (line and stars) over the dominated cloud, accuracy against Mult-Adds.
+
+    A cloud of more than `density_above` points (dominated, or stopped early) is drawn as a
+    density (`mnsearch.plots.aggregate`); the stopped trials' density, which would cover the
+    other, starts hidden (click its legend entry). The front is always every point.
+    """
     cloud = pareto_cloud(frame, objectives)
-    scatter = go.Scattergl if len(cloud.dominated) > WEBGL_ABOVE else go.Scatter
     figure = go.Figure()
-    figure.add_trace(scatter(x=cloud.dominated["madds"] / 1e6, y=cloud.dominated["val_accuracy"],
-                             mode="markers", name="dominated", text=_labels(cloud.dominated),
-                             marker={"color": "lightgray", "size": 6}))
+    figure.add_trace(_cloud_trace(cloud.dominated, "dominated", density_above,
+                                  {"color": "lightgray", "size": 6}))
     figure.add_scatter(x=cloud.front["madds"] / 1e6, y=cloud.front["val_accuracy"],
                        mode="lines+markers", name="Pareto front", text=_labels(cloud.front),
                        line={"color": "black", "width": 2, "shape": "hv"},
                        marker={"size": 10, "symbol": "star"})
     stopped = stopped_early(frame)
     if len(stopped):
-        figure.add_trace(scatter(x=stopped["madds"] / 1e6, y=stopped["val_accuracy"],
-                                 mode="markers", name="stopped early (last rung)",
-                                 text=_labels(stopped),
-                                 marker={"color": "gray", "size": 7, "symbol": "circle-open"}))
+        figure.add_trace(_cloud_trace(stopped, "stopped early (last rung)", density_above,
+                                      {"color": "gray", "size": 7, "symbol": "circle-open"}))
     add_overlays(figure, overlays or [])
     figure.update_layout(title=title, xaxis_title=X_TITLES["madds"], xaxis_type="log",
                          yaxis_title="validation accuracy", template="plotly_white")
     return figure
+
+
+def _cloud_trace(points: pd.DataFrame, name: str, density_above: int,
+                 marker: dict) -> go.Scatter | go.Scattergl | go.Heatmap:
+    """Markers for a few points (WebGL past `WEBGL_ABOVE`), a density past `density_above`."""
+    if len(points) > density_above:
+        hidden = {} if name == "dominated" else {"colorscale": ORANGES, "showscale": False,
+                                                 "visible": "legendonly"}
+        return density_trace(density(points["madds"] / 1e6, points["val_accuracy"]), name,
+                             showlegend=True, **hidden)
+    scatter = go.Scattergl if len(points) > WEBGL_ABOVE else go.Scatter
+    return scatter(x=points["madds"] / 1e6, y=points["val_accuracy"], mode="markers",
+                   name=name, text=_labels(points), marker=marker)
 
 
 def _labels(points: pd.DataFrame) -> list[str]:
@@ -176,8 +223,13 @@ def _labels(points: pd.DataFrame) -> list[str]:
             for row in points.itertuples()]
 
 
-def hypervolume_figure(history: pd.DataFrame, title: str = "Hypervolume") -> go.Figure:
-    """Hypervolume (see `results.frames.hypervolume_history`) by trial and by compute time."""
+def hypervolume_figure(history: pd.DataFrame, title: str = "Hypervolume",
+                       steps_above: int = DENSITY_ABOVE) -> go.Figure:
+    """Hypervolume (see `results.frames.hypervolume_history`) by trial and by compute time;
+    a history longer than `steps_above` is cut to its steps (the same line, see
+    `hypervolume_steps`)."""
+    if len(history) > steps_above:
+        history = hypervolume_steps(history)
     figure = make_subplots(rows=1, cols=2, subplot_titles=("over trials",
                                                            "over compute time"))
     figure.add_scatter(x=history["number"], y=history["hypervolume"], mode="lines",
@@ -201,16 +253,23 @@ def hypervolume_lines(frame: pd.DataFrame, objectives: tuple[str, ...] = ("accur
     """
     lines = []
     for name, group in frame.groupby("study", sort=True):
-        history = hypervolume_history(group, objectives)
+        history = hypervolume_steps(hypervolume_history(group, objectives))
         if history.empty:
             continue
-        changed = history["hypervolume"].diff().ne(0)
-        changed.iloc[-1] = True
-        history = history[changed]
         lines.append(HypervolumeLine(str(name), [int(n) for n in history["number"]],
                                      list(history["compute_seconds"] / 60),
                                      list(history["hypervolume"])))
     return lines
+
+
+def hypervolume_steps(history: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a hypervolume history where the volume changes, and the last one: drawn as
+    a step line ('hv'), the same line as every row's."""
+    if history.empty:
+        return history
+    changed = history["hypervolume"].diff().ne(0)
+    changed.iloc[-1] = True
+    return history[changed]
 
 
 def study_overlay(frame: pd.DataFrame, label: str | None = None) -> Overlay:

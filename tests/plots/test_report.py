@@ -79,3 +79,15 @@ def test_report_errors_are_one_line(journal, tmp_path, capsys):
                  "--reference", str(tmp_path / "bad.csv")]) == 2
     assert "lack column" in capsys.readouterr().err
     assert not (tmp_path / "x.html").exists()
+
+
+def test_report_of_a_large_study_draws_densities():
+    """Past the threshold (here 500 for 10,000) the clouds are densities, the front exact."""
+    frame = trials_frame(synthetic_study(None, "large", 2000, seed=3))
+    text = report_html([frame], ("accuracy", "madds"), density_above=500)
+    small = report_html([frame], ("accuracy", "madds"))
+    assert text.count('"meta":"density"') == 1 and '"meta":"density"' not in small
+    assert "each line joins the median" in text and "each line joins the median" not in small
+    assert len(text) < len(small) - 300_000  # 2,000 points × 4 figures no longer embedded
+    front = pareto_frame(frame)
+    assert f"Pareto front ({len(front)} trials)" in text
