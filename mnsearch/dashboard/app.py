@@ -21,6 +21,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from mnsearch.dashboard.callbacks import register
 from mnsearch.dashboard.data import DashboardData
 from mnsearch.dashboard.layout import build_layout
+from mnsearch.plots.aggregate import DENSITY_ABOVE
 
 ASSETS = Path(__file__).parent / "assets"  # bootstrap.min.css, dashboard.css (in this order)
 
@@ -32,14 +33,16 @@ class QuietRequestHandler(WSGIRequestHandler):
         return None
 
 
-def create_app(data: DashboardData, studies: list[str] | None = None) -> Dash:
+def create_app(data: DashboardData, studies: list[str] | None = None,
+               density_above: int = DENSITY_ABOVE) -> Dash:
     """The dashboard over `data`'s storage; `studies` are shown first (unknown ones are named
-    in the page with the list of available ones)."""
+    in the page with the list of available ones); past `density_above` points the dominated
+    trials are drawn as a density."""
     app = Dash(__name__, title="mnsearch dashboard", serve_locally=True,
                assets_folder=str(ASSETS), include_assets_files=True, external_scripts=[],
                external_stylesheets=[], update_title=None)
     app.layout = build_layout(data.label, list(studies or []))
-    register(app, data)
+    register(app, data, density_above)
     return app
 
 

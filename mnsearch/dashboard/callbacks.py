@@ -1,5 +1,6 @@
 """What the page does: each callback is a plain function of its inputs (tested without a
-browser), registered on the app by `register`.
+browser), registered on the app by `register`. Filtering, the density of a large cloud and the
+table's pages are all computed here, on the server: the browser gets what it draws.
 
 Storage errors never reach the browser as tracebacks: they become one line in the page.
 """
@@ -9,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs
 
+import pandas as pd
 import plotly.graph_objects as go
-from dash import Dash, Input, Output, State, ctx, html, no_update
+from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
 
 from mnsearch.dashboard.cards import comparison, trial_card
@@ -29,7 +31,17 @@ from mnsearch.dashboard.plots import (
     pareto_groups,
     pareto_plot,
 )
+from mnsearch.dashboard.table import (
+    COLUMN_IDS,
+    TablePage,
+    header_labels,
+    next_sort,
+    page_summary,
+    table_body,
+    table_page,
+)
 from mnsearch.errors import MnsearchError
+from mnsearch.plots.aggregate import DENSITY_ABOVE
 
 MAX_COMPARED = 4
 
@@ -49,9 +61,10 @@ def resolve_studies(search: str | None, defaults: list[str],
     return known or names[:1], ""
 
 
-def main_view(data: DashboardData, studies: list[str], filters: Filters,
-              color_by: str) -> tuple[go.Figure, str, go.Figure]:
-    """Pareto plot, status line and hypervolume plot for the selected studies and filters."""
+def main_view(data: DashboardData, studies: list[str], filters: Filters, color_by: str,
+              density_above: int = DENSITY_ABOVE) -> tuple[go.Figure, str, go.Figure]:
+    """Pareto plot, status line and hypervolume plot for the selected studies and filters;
+    past `density_above` points the dominated trials are a density (see `pareto_groups`)."""
     if not studies:
         return empty_plot("Pick a study above."), "", empty_plot("")
     frame = data.frames(studies)
@@ -61,10 +74,27 @@ def main_view(data: DashboardData, studies: list[str], filters: Filters,
         message = (f"No completed trials yet in {', '.join(studies)} "
                    f"({state_counts(frame)}); this page refreshes by itself.")
         return empty_plot("No completed trials yet"), message, empty_plot("")
-    groups, front = pareto_groups(points, color_by)
+    groups, front, dominated = pareto_groups(points, color_by, density_above)
     status = (f"Showing {len(points):,} of {evaluated:,} evaluated trials "
               f"({state_counts(frame)}) · front {len(front)}")
-    return pareto_plot(groups, front), status, hypervolume_plot(frame)
+    if dominated is not None:
+        status += f" · {dominated.total:,} dominated as a density"
+    return pareto_plot(groups, front, dominated), status, hypervolume_plot(frame)
+
+
+def table_view(data: DashboardData, studies: list[str], filters: Filters, page: int | None,
+               sort: dict | None) -> TablePage:
+    """The trial table's page of the selected studies' filtered trials (see `table_page`)."""
+    frame = data.frames(studies) if studies else pd.DataFrame()
+    return table_page(plot_points(frame, filters), page, sort)
+
+
+def row_click(triggered: dict | None, clicks: int | None) -> dict | None:
+    """A click on a table row as a plot click (`customdata` [study, number]); None when the
+    callback fired only because a new page's rows appeared (their clicks are 0)."""
+    if not isinstance(triggered, dict) or not clicks:
+        return None
+    return {"points": [{"customdata": [triggered["study"], triggered["number"]]}]}
 
 
 def study_title(studies: list[str], simulated: set[str] | None = None) -> str:
@@ -117,7 +147,7 @@ def next_comparison(current: list, selected: list | None, action: str) -> list:
     return (current + [selected])[-MAX_COMPARED:]
 
 
-def register(app: Dash, data: DashboardData) -> None:
+def register(app: Dash, data: DashboardData, density_above: int = DENSITY_ABOVE) -> None:
     """Attach every callback of the page to `app`."""
 
     @app.callback(Output("studies", "options"), Output("studies", "value"),
@@ -164,7 +194,8 @@ def register(app: Dash, data: DashboardData) -> None:
                 if data.signature(studies) == signature:
                     raise PreventUpdate
             figures = main_view(data, studies, read_filters(madds, accuracy, blocks, alphas,
-                                                            resolutions), color_by)
+                                                            resolutions), color_by,
+                                density_above)
         except MnsearchError as error:
             return empty_plot("storage unavailable"), str(error), empty_plot(""), no_update
         return (*figures, data.signature(studies))
@@ -177,9 +208,41 @@ def register(app: Dash, data: DashboardData) -> None:
         except MnsearchError as error:
             return str(error)
 
+    @app.callback(Output("trials-body", "children"), Output("trials-pages", "max_value"),
+                  Output("trials-pages", "active_page"), Output("trials-summary", "children"),
+                  Input("studies", "value"), Input("filter-madds", "value"),
+                  Input("filter-accuracy", "value"), Input("filter-blocks", "value"),
+                  Input("filter-alpha", "value"), Input("filter-resolution", "value"),
+                  Input("trials-pages", "active_page"), Input("table-sort", "data"),
+                  Input("data-signature", "data"))
+    def _table(studies, madds, accuracy, blocks, alphas, resolutions, page, sort,
+               _signature) -> tuple:
+        if ctx.triggered_id not in ("trials-pages", "data-signature"):
+            page = 1  # another selection, filter or order starts at its first page
+        try:
+            shown = table_view(data, studies or [], read_filters(
+                madds, accuracy, blocks, alphas, resolutions), page, sort)
+        except MnsearchError as error:
+            return [], 1, 1, str(error)
+        return table_body(shown.rows), shown.pages, shown.page, page_summary(shown)
+
+    @app.callback(Output("table-sort", "data"),
+                  Output({"type": "sort-column", "column": ALL}, "children"),
+                  Input({"type": "sort-column", "column": ALL}, "n_clicks"),
+                  State("table-sort", "data"), prevent_initial_call=True)
+    def _sort(_clicks, current) -> tuple:
+        if not isinstance(ctx.triggered_id, dict) or not ctx.triggered[0]["value"]:
+            raise PreventUpdate
+        sort = next_sort(current, ctx.triggered_id["column"])
+        labels = dict(zip(COLUMN_IDS, header_labels(sort), strict=True))
+        return sort, [labels[output["id"]["column"]] for output in ctx.outputs_list[1]]
+
     @app.callback(Output("trial-card", "children"), Output("selected-trial", "data"),
-                  Output("compare-add", "disabled"), Input("pareto-graph", "clickData"))
-    def _card(click: dict | None) -> tuple:
+                  Output("compare-add", "disabled"), Input("pareto-graph", "clickData"),
+                  Input({"type": "trial-row", "study": ALL, "number": ALL}, "n_clicks"))
+    def _card(click: dict | None, _rows: list) -> tuple:
+        if ctx.triggered_id != "pareto-graph":
+            click = row_click(ctx.triggered_id, ctx.triggered[0]["value"])
         try:
             card, selected = card_view(data, click)
         except MnsearchError as error:

@@ -26,9 +26,10 @@ from mnsearch.search.storage import (
 )
 
 # state and duplicate_of travel along so that the points are a frame the shared figure data
-# functions (`mnsearch.plots.study`) accept as it is
+# functions (`mnsearch.plots.study`) accept as it is; the trial table shows the last two
 PLOT_COLUMNS = ["study", "number", "state", "duplicate_of", "alpha", "resolution", "rho",
-                "block_types", "madds", "params", "latency_ms", "val_accuracy"]
+                "block_types", "madds", "params", "latency_ms", "val_accuracy",
+                "test_accuracy", "train_seconds"]
 
 
 @dataclass(frozen=True)

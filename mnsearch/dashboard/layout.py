@@ -1,6 +1,6 @@
 """The page: a navbar naming the study, a toolbar (studies, colour, filters), the Pareto plot
-with the trial card in a side panel beside it, the comparison, the proxy fidelity (a sweep and
-its final study), the hypervolume history.
+with the trial card in a side panel beside it, the trial table (paged on the server), the
+comparison, the proxy fidelity (a sweep and its final study), the hypervolume history.
 
 The plot and the trial panel have the same fixed height and the panel scrolls inside itself,
 so opening a card (or a longer one) moves nothing else on the page; the comparison sits below
@@ -13,6 +13,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from mnsearch.dashboard.plots import COLOR_BY, empty_plot
+from mnsearch.dashboard.table import trial_table
 
 REFRESH_MS = 5000  # how often the page polls the storage while a sweep runs
 PLOT_HEIGHT = 560  # px; the trial panel beside the plot is as tall (see dashboard.css)
@@ -94,6 +95,12 @@ def _explorer() -> dbc.Row:
 
 def build_layout(storage_label: str, default_studies: list[str]) -> html.Div:
     """The whole page; the study selection is resolved from the URL (?study=…) on load."""
+    table = dbc.Card([
+        _header("Trials", html.Span("the trials that pass the filters; click a row for its "
+                                    "card, a header to sort", className="small text-muted "
+                                    "d-none d-md-inline")),
+        dbc.CardBody(trial_table(), className="p-2"),
+    ], className="shadow-sm mb-3")
     comparison = dbc.Card([
         _header("Comparison", dbc.Button("Clear", id="compare-clear", size="sm",
                                          color="secondary", outline=True)),
@@ -123,6 +130,6 @@ def build_layout(storage_label: str, default_studies: list[str]) -> html.Div:
         _navbar(storage_label),
         dbc.Container([
             dbc.Alert(id="message", color="warning", is_open=False, className="mb-3"),
-            _toolbar(), _explorer(), comparison, fidelity, hypervolume,
+            _toolbar(), _explorer(), table, comparison, fidelity, hypervolume,
         ], fluid=True, className="px-4"),
     ])

@@ -7,7 +7,10 @@ draw, in the page's look (`styled`: one font, percent accuracy axes, tight margi
 
 Every trial trace is a `go.Scattergl` (WebGL), so 10,000 points pan and hover smoothly; the few
 front points are SVG. Each trial trace carries `meta="trials"` and `customdata` [study, number,
-…] so that a click names its trial and a test can count the plotted points.
+…] so that a click names its trial and a test can count the plotted points. Past
+`DENSITY_ABOVE` points (100,000 would be 7 MB of JSON that the browser never finishes drawing)
+only the front's trials are markers and the dominated ones are a density counted on the server
+(`meta="density"`, a heatmap of 120 × 80 cells: `mnsearch.plots.aggregate`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from mnsearch.plots.aggregate import DENSITY_ABOVE, Density, density, density_trace
 from mnsearch.plots.study import X_TITLES, hypervolume_lines, pareto_cloud
 
 COLOR_BY = {"alpha": "α", "block_types": "block types", "resolution": "resolution",
@@ -47,13 +51,21 @@ class Group(NamedTuple):
     points: pd.DataFrame
 
 
-def pareto_groups(points: pd.DataFrame, color_by: str) -> tuple[list[Group], pd.DataFrame]:
-    """Points split by the colour key (sorted labels), and the front of accuracy vs Mult-Adds."""
+def pareto_groups(points: pd.DataFrame, color_by: str, density_above: int = DENSITY_ABOVE,
+                  ) -> tuple[list[Group], pd.DataFrame, Density | None]:
+    """Points split by the colour key (sorted labels), the front of accuracy vs Mult-Adds, and
+    the density of the dominated points when there are more than `density_above` points (then
+    the groups hold the front's points only; else every point, and no density)."""
     if color_by not in COLOR_BY:
         color_by = "alpha"
+    cloud = pareto_cloud(points)
+    shown, dominated = points, None
+    if len(points) > density_above:
+        shown = cloud.front
+        dominated = density(cloud.dominated["madds"] / 1e6, cloud.dominated["val_accuracy"])
     groups = [Group(f"{COLOR_BY[color_by]} {_text(value)}", group)
-              for value, group in points.groupby(color_by, dropna=False, sort=True)]
-    return groups, pareto_cloud(points).front
+              for value, group in shown.groupby(color_by, dropna=False, sort=True)]
+    return groups, cloud.front, dominated
 
 
 def _text(value: object) -> str:
@@ -80,9 +92,13 @@ def styled(figure: go.Figure, accuracy_axis: bool = False, **layout: object) -> 
     return figure
 
 
-def pareto_plot(groups: list[Group], front: pd.DataFrame) -> go.Figure:
-    """Accuracy vs Mult-Adds (log x): one WebGL trace per colour group, the front on top."""
+def pareto_plot(groups: list[Group], front: pd.DataFrame,
+                dominated: Density | None = None) -> go.Figure:
+    """Accuracy vs Mult-Adds (log x): one WebGL trace per colour group, the front on top, over
+    the density of the dominated trials when there is one."""
     figure = go.Figure()
+    if dominated is not None:
+        figure.add_trace(density_trace(dominated, "dominated trials"))
     for group in groups:
         figure.add_trace(go.Scattergl(
             x=(group.points["madds"] / 1e6).round(4).to_numpy(),

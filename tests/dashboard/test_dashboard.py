@@ -7,7 +7,9 @@ import threading
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import optuna
+import pandas as pd
 import pytest
 from dash import dcc, html
 
@@ -19,7 +21,9 @@ from mnsearch.dashboard.callbacks import (
     next_comparison,
     read_filters,
     resolve_studies,
+    row_click,
     study_title,
+    table_view,
 )
 from mnsearch.dashboard.cards import trial_card
 from mnsearch.dashboard.data import (
@@ -31,9 +35,17 @@ from mnsearch.dashboard.data import (
 )
 from mnsearch.dashboard.fidelity import fidelity_panel
 from mnsearch.dashboard.plots import pareto_groups
+from mnsearch.dashboard.table import (
+    COLUMN_IDS,
+    PAGE_SIZE,
+    header_labels,
+    next_sort,
+    page_summary,
+    table_body,
+)
 from mnsearch.export.export import ExportRequest, export_command
 from mnsearch.plots.study import hypervolume_lines
-from mnsearch.results.frames import hypervolume_history
+from mnsearch.results.frames import hypervolume_history, pareto_frame
 from mnsearch.search.storage import StorageError, open_storage
 from mnsearch.testing.synthetic import synthetic_final_study, synthetic_study
 
@@ -96,19 +108,64 @@ def test_filters_keep_exactly_the_matching_trials(data):
 def test_colour_groups_cover_every_point(data):
     points = plot_points(data.frame("demo"), Filters())
     for color_by in ("alpha", "block_types", "resolution", "study"):
-        groups, front = pareto_groups(points, color_by)
+        groups, front, dominated = pareto_groups(points, color_by)
         assert sum(len(group.points) for group in groups) == len(points)
-        assert 1 <= len(front) <= len(points)
+        assert 1 <= len(front) <= len(points) and dominated is None
 
 
-def test_main_view_and_empty_state(data):
-    figure, status, hypervolume = main_view(data, ["demo", "other"], Filters(), "study")
-    assert sum(len(t.x) for t in figure.data if t.meta == "trials") == COMPLETE + 8
-    assert status.startswith(f"Showing {COMPLETE + 8} of {COMPLETE + 8} evaluated trials")
-    assert {trace.name for trace in hypervolume.data} == {"demo", "other"}
-    figure, status, _ = main_view(data, ["empty"], Filters(), "alpha")
-    assert "No completed trials yet in empty (1 waiting)" in status
-    assert figure.layout.annotations[0].text == "No completed trials yet"
+def test_a_large_cloud_is_a_density_and_the_front_stays_exact(data):
+    """Past the threshold only the front's trials are markers; every dominated trial is
+    counted once in the density (a threshold of 10 stands for 10,000 here)."""
+    points = plot_points(data.frame("demo"), Filters())
+    front = pareto_frame(points)
+    groups, _, dominated = pareto_groups(points, "alpha", density_above=10)
+    assert sorted(pd.concat([group.points for group in groups])["number"]) == \
+        sorted(front["number"])
+    assert dominated.total == len(points) - len(front)
+    figure, status, _ = main_view(data, ["demo"], Filters(), "alpha", density_above=10)
+    (heatmap,) = [trace for trace in figure.data if trace.meta == "density"]
+    assert np.asarray(heatmap.customdata).sum() == len(points) - len(front)
+    exact = [trace for trace in figure.data if trace.meta == "trials"]
+    plotted = {(row[0], row[1]) for trace in exact for row in trace.customdata}
+    assert plotted == {("demo", number) for number in front["number"]}
+    assert np.allclose(sorted(y for trace in exact for y in trace.y),
+                       sorted(front["val_accuracy"].round(5)))
+    assert f"· {len(points) - len(front)} dominated as a density" in status
+    small, status, _ = main_view(data, ["demo"], Filters(), "alpha")
+    assert not [trace for trace in small.data if trace.meta == "density"]
+    assert "density" not in status
+
+
+def test_table_pages_are_the_sorted_filtered_frame(data):
+    filters = Filters(min_accuracy=0.5)
+    points = plot_points(data.frame("demo"), filters)
+    expected = points.sort_values("madds", ascending=False, kind="stable")
+    shown = table_view(data, ["demo"], filters, 2, {"column": "madds", "direction": "desc"})
+    pages = -(-len(points) // PAGE_SIZE)
+    assert (shown.page, shown.pages, shown.total) == (2, pages, len(points))
+    assert list(shown.rows["number"]) == list(expected["number"].iloc[PAGE_SIZE:2 * PAGE_SIZE])
+    assert page_summary(shown) == f"trials {PAGE_SIZE + 1}–{2 * PAGE_SIZE} of {len(points)}"
+    last = table_view(data, ["demo"], filters, 99, {"column": "madds", "direction": "desc"})
+    assert last.page == pages and list(last.rows["number"]) == \
+        list(expected["number"].iloc[(pages - 1) * PAGE_SIZE:])  # past the end: the last page
+    unsorted = table_view(data, ["demo"], filters, 1, {"column": "nope"})
+    assert list(unsorted.rows["number"]) == list(points["number"].iloc[:PAGE_SIZE])
+    assert table_view(data, [], filters, 1, None).total == 0
+    row = _text(table_body(shown.rows)[0])
+    first = expected.iloc[PAGE_SIZE]
+    assert row.startswith(f"demo{first['number']}") and f"{first['madds'] / 1e6:,.2f}" in row
+
+
+def test_table_sort_and_row_clicks():
+    assert next_sort(None, "madds") == {"column": "madds", "direction": "asc"}
+    assert next_sort({"column": "madds", "direction": "asc"}, "madds")["direction"] == "desc"
+    assert next_sort({"column": "madds", "direction": "asc"}, "val_accuracy") == \
+        {"column": "val_accuracy", "direction": "desc"}  # accuracy: best first
+    labels = header_labels({"column": "madds", "direction": "asc"})
+    assert labels[COLUMN_IDS.index("madds")].endswith("▲") and sum("▲" in x for x in labels) == 1
+    assert row_click({"type": "trial-row", "study": "demo", "number": 3}, 1) == \
+        {"points": [{"customdata": ["demo", 3]}]}
+    assert row_click({"type": "trial-row", "study": "demo", "number": 3}, 0) is None  # new page
 
 
 def _find(component, component_id):
@@ -284,6 +341,15 @@ COUNT_POINTS = """() => {
   if (!graph || !graph._fullData) return -1;
   return graph._fullData.filter(t => t.meta === 'trials').reduce((n, t) => n + t.x.length, 0);
 }"""
+DRAWN_TRIALS = """() => {
+  const graph = document.querySelector('#pareto-graph .js-plotly-plot');
+  if (!graph || !graph._fullData) return -1;
+  let cells = 0;  // customdata rows arrive as typed arrays (plotly's binary encoding)
+  for (const t of graph._fullData.filter(t => t.meta === 'density'))
+    for (const row of t.customdata) for (const count of row) cells += count;
+  return cells + graph._fullData.filter(t => t.meta === 'trials')
+                                .reduce((n, t) => n + t.x.length, 0);
+}"""
 FIRST_POINT = """() => {
   const graph = document.querySelector('#pareto-graph .js-plotly-plot');
   const trace = graph._fullData.find(t => t.meta === 'trials');
@@ -357,6 +423,56 @@ def test_browse_filter_click_compare(server, browser, data, tmp_path):
     assert requests and all(url.startswith(server) for url in requests)  # nothing external
     assert any("/assets/bootstrap.min.css" in url for url in requests)
     context.close()
+
+
+FIRST_ROW = ("() => [...(document.querySelector('#trials-body tr')?.children || [])]"
+             ".map(cell => cell.innerText)")
+
+
+def _wait_for_summary(page, text: str) -> None:
+    page.wait_for_function("(text) => (document.querySelector('#trials-summary')?.innerText "
+                           "|| '') === text", arg=text, timeout=20000)
+
+
+def test_browser_table_sorts_pages_and_opens_cards(server, browser, data):
+    points = plot_points(data.frame("demo"), Filters())
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    page.goto(server)
+    _wait_for_summary(page, f"trials 1–{PAGE_SIZE} of {COMPLETE}")
+    best = points.sort_values("val_accuracy", ascending=False, kind="stable").iloc[0]
+    assert page.evaluate(FIRST_ROW)[:2] == ["demo", str(best["number"])]
+    page.click("#trials-table th:nth-child(6) button")  # Mult-Adds: cheapest first
+    cheapest = points.sort_values("madds", kind="stable")
+    page.wait_for_function(f"() => ({FIRST_ROW})()[1] === '{cheapest['number'].iloc[0]}'",
+                           timeout=20000)
+    assert page.inner_text("#trials-table th:nth-child(6)").endswith("▲")
+    page.click("#trials-pages a.page-link:text-is('2')")
+    _wait_for_summary(page, f"trials {PAGE_SIZE + 1}–{2 * PAGE_SIZE} of {COMPLETE}")
+    number = str(cheapest["number"].iloc[PAGE_SIZE])
+    assert page.evaluate(FIRST_ROW)[1] == number
+    page.click("#trials-body tr:first-child td:nth-child(3)")
+    page.wait_for_function(f"() => document.querySelector('#card-title')?.innerText === "
+                           f"'demo #{number}'", timeout=20000)
+    page.close()
+
+
+def test_browser_draws_a_large_cloud_as_a_density(data, browser):
+    """With a threshold of 10 points the 40-trial study takes the 100,000-trial path."""
+    dashboard = make_dashboard_server(create_app(data, ["demo"], density_above=10),
+                                      "127.0.0.1", 0)
+    thread = threading.Thread(target=dashboard.serve_forever, daemon=True)
+    thread.start()
+    try:
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{dashboard.port}/")
+        page.wait_for_function(f"() => ({DRAWN_TRIALS})() === {COMPLETE}", timeout=20000)
+        front = len(pareto_frame(plot_points(data.frame("demo"), Filters())))
+        assert page.evaluate(COUNT_POINTS) == front
+        assert page.locator("#pareto-graph .heatmaplayer image").count() == 1
+        page.close()
+    finally:
+        dashboard.shutdown()
+        thread.join(timeout=10)
 
 
 def test_browser_unknown_study_and_empty_state(server, browser):
