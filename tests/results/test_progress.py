@@ -106,7 +106,8 @@ def _finish(study: optuna.Study, trial: optuna.Trial, name: str, value: object,
                                 user_attrs=TrialRecord(retry_of=trial.number).attributes())
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(step, min_size=1, max_size=30))
 def test_the_tracker_gives_the_reports_numbers_after_every_change(steps, tmp_path_factory):
     path = tmp_path_factory.mktemp("progress") / "progress.journal"

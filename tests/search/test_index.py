@@ -119,7 +119,8 @@ def _check(index: StudyIndex, reader: optuna.Study) -> None:
 
 
 @pytest.mark.parametrize("kind", ["journal", "sqlite", "postgresql"])
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(operation, min_size=1, max_size=40))
 def test_the_index_agrees_with_a_full_reread_after_every_change(kind, steps, tmp_path_factory):
     folder = str(tmp_path_factory.mktemp(kind))
