@@ -68,8 +68,8 @@ def main_view(data: DashboardData, studies: list[str], filters: Filters, color_b
     if not studies:
         return empty_plot("Pick a study above."), "", empty_plot("")
     frame = data.frames(studies)
-    points = plot_points(frame, filters)
-    evaluated = len(plot_points(frame, Filters()))
+    points = data.points(studies, filters)
+    evaluated = len(data.points(studies, Filters()))
     if evaluated == 0:
         message = (f"No completed trials yet in {', '.join(studies)} "
                    f"({state_counts(frame)}); this page refreshes by itself.")
@@ -79,14 +79,23 @@ def main_view(data: DashboardData, studies: list[str], filters: Filters, color_b
               f"({state_counts(frame)}) · front {len(front)}")
     if dominated is not None:
         status += f" · {dominated.total:,} dominated as a density"
-    return pareto_plot(groups, front, dominated), status, hypervolume_plot(frame)
+    hypervolume = data.derived("hypervolume", studies, lambda: hypervolume_plot(frame))
+    return pareto_plot(groups, front, dominated), status, hypervolume
+
+
+def warm(data: DashboardData, studies: list[str]) -> None:
+    """Compute what the first page load draws for `studies` (their frames, evaluated trials,
+    filter options, hypervolume lines), so that the page does not wait for it."""
+    main_view(data, studies, Filters(), "alpha")
+    frame = data.frames(studies)
+    data.derived("options", studies, lambda: filter_options(frame))
 
 
 def table_view(data: DashboardData, studies: list[str], filters: Filters, page: int | None,
                sort: dict | None) -> TablePage:
     """The trial table's page of the selected studies' filtered trials (see `table_page`)."""
-    frame = data.frames(studies) if studies else pd.DataFrame()
-    return table_page(plot_points(frame, filters), page, sort)
+    points = data.points(studies, filters) if studies else plot_points(pd.DataFrame(), filters)
+    return table_page(points, page, sort)
 
 
 def row_click(triggered: dict | None, clicks: int | None) -> dict | None:
@@ -172,7 +181,8 @@ def register(app: Dash, data: DashboardData, density_above: int = DENSITY_ABOVE)
                   Output("filter-resolution", "options"), Input("studies", "value"))
     def _options(studies: list[str] | None) -> tuple:
         try:
-            options = filter_options(data.frames(studies or []))
+            frame = data.frames(studies or [])
+            options = data.derived("options", studies or [], lambda: filter_options(frame))
         except MnsearchError:
             return [], [], []
         return (options["block_types"], options["alphas"],
@@ -208,23 +218,32 @@ def register(app: Dash, data: DashboardData, density_above: int = DENSITY_ABOVE)
         except MnsearchError as error:
             return str(error)
 
+    # The table follows the refresh itself rather than the plot's data signature: a callback
+    # waiting for the plot's would start only once the plot is drawn.
     @app.callback(Output("trials-body", "children"), Output("trials-pages", "max_value"),
                   Output("trials-pages", "active_page"), Output("trials-summary", "children"),
+                  Output("table-signature", "data"),
                   Input("studies", "value"), Input("filter-madds", "value"),
                   Input("filter-accuracy", "value"), Input("filter-blocks", "value"),
                   Input("filter-alpha", "value"), Input("filter-resolution", "value"),
                   Input("trials-pages", "active_page"), Input("table-sort", "data"),
-                  Input("data-signature", "data"))
-    def _table(studies, madds, accuracy, blocks, alphas, resolutions, page, sort,
-               _signature) -> tuple:
-        if ctx.triggered_id not in ("trials-pages", "data-signature"):
+                  Input("refresh", "n_intervals"), State("table-signature", "data"))
+    def _table(studies, madds, accuracy, blocks, alphas, resolutions, page, sort, _tick,
+               signature) -> tuple:
+        studies = studies or []
+        if ctx.triggered_id not in ("trials-pages", "refresh"):
             page = 1  # another selection, filter or order starts at its first page
         try:
-            shown = table_view(data, studies or [], read_filters(
+            if ctx.triggered_id == "refresh":
+                data.frames(studies)
+                if data.signature(studies) == signature:
+                    raise PreventUpdate
+            shown = table_view(data, studies, read_filters(
                 madds, accuracy, blocks, alphas, resolutions), page, sort)
         except MnsearchError as error:
-            return [], 1, 1, str(error)
-        return table_body(shown.rows), shown.pages, shown.page, page_summary(shown)
+            return [], 1, 1, str(error), no_update
+        return (table_body(shown.rows), shown.pages, shown.page, page_summary(shown),
+                data.signature(studies))
 
     @app.callback(Output("table-sort", "data"),
                   Output({"type": "sort-column", "column": ALL}, "children"),

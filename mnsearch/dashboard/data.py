@@ -8,8 +8,11 @@ rebuilt only when its trials changed (count or states), which keeps a 10,000-tri
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import optuna
 import pandas as pd
@@ -25,6 +28,7 @@ from mnsearch.search.storage import (
     study_names,
 )
 
+RECHECK_SECONDS = 1.0  # the page polls every 5 s; its callbacks come in bursts
 # state and duplicate_of travel along so that the points are a frame the shared figure data
 # functions (`mnsearch.plots.study`) accept as it is; the trial table shows the last two
 PLOT_COLUMNS = ["study", "number", "state", "duplicate_of", "alpha", "resolution", "rho",
@@ -50,6 +54,8 @@ class DashboardData:
         self.url = url or DEFAULT_STORAGE
         self._storage: optuna.storages.BaseStorage | None = None
         self._frames: dict[str, tuple[tuple, pd.DataFrame]] = {}
+        self._derived: dict[str, tuple[tuple, Any]] = {}
+        self._checked: dict[str, float] = {}  # when each study was last looked at
         self._lock = threading.Lock()  # Flask serves callbacks from several threads
 
     @property
@@ -85,15 +91,22 @@ class DashboardData:
                 if study.user_attrs.get("simulated")}
 
     def frame(self, name: str) -> pd.DataFrame:
-        """The trials of one study, rebuilt only when they changed."""
+        """The trials of one study, rebuilt only when they changed.
+
+        Whether they changed is looked at most every `RECHECK_SECONDS`: a page load fires
+        half a dozen callbacks at once, and at 100,000 trials each look costs 0.1 s.
+        """
         with self._lock:
+            cached = self._frames.get(name)
+            if cached is not None and time.monotonic() - self._checked[name] < RECHECK_SECONDS:
+                return cached[1]
             study = load_study(self.storage(), name)
             trials = study.get_trials(deepcopy=False)
             signature = (len(trials), tuple(sorted(Counter(t.state.name for t in trials)
                                                    .items())))
-            cached = self._frames.get(name)
             if cached is None or cached[0] != signature:
                 self._frames[name] = (signature, trials_frame(study))
+            self._checked[name] = time.monotonic()
             return self._frames[name][1]
 
     def frames(self, names: list[str]) -> pd.DataFrame:
@@ -101,7 +114,27 @@ class DashboardData:
         known = set(self.names())
         parts = [self.frame(name) for name in names if name in known]
         parts = [part for part in parts if len(part)]
+        if len(parts) == 1:
+            return parts[0]  # the cached frame itself (read only): a copy of 100,000 rows
+            # costs 0.1 s in each callback that reads it
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
+
+    def points(self, names: list[str], filters: Filters) -> pd.DataFrame:
+        """`plot_points` of the studies `names`, the evaluated trials kept until one changes:
+        the plot, the table and the options all start from them."""
+        frame = self.frames(names)
+        return filtered(self.derived("evaluated", names, lambda: evaluated(frame)), filters)
+
+    def derived(self, kind: str, names: list[str], compute: Callable[[], Any]) -> Any:
+        """`compute()` for the studies `names`, kept until one of them changes (read their
+        frames first): what does not depend on the filters, such as the hypervolume lines,
+        is not recomputed when only the filters do."""
+        key = (tuple(names), self.signature(names))
+        cached = self._derived.get(kind)
+        if cached is None or cached[0] != key:
+            cached = (key, compute())
+            self._derived[kind] = cached
+        return cached[1]
 
     def signature(self, names: list[str]) -> str:
         """Changes whenever a selected study gains a trial or a trial changes state."""
@@ -111,10 +144,22 @@ class DashboardData:
 
 def plot_points(frame: pd.DataFrame, filters: Filters) -> pd.DataFrame:
     """The evaluated trials that pass the filters, with the columns the plot and hover need."""
+    return filtered(evaluated(frame), filters)
+
+
+def evaluated(frame: pd.DataFrame) -> pd.DataFrame:
+    """The evaluated trials with an accuracy and Mult-Adds, in the columns the page shows."""
     points = completed(frame)
     if points.empty:
         return pd.DataFrame(columns=PLOT_COLUMNS)
-    points = points.dropna(subset=["val_accuracy", "madds"])
+    return points.dropna(subset=["val_accuracy", "madds"])[PLOT_COLUMNS]
+
+
+def filtered(points: pd.DataFrame, filters: Filters) -> pd.DataFrame:
+    """The rows of `evaluated` points that pass the filters (`points` itself when none is
+    set: read only)."""
+    if filters == Filters():
+        return points
     keep = pd.Series(True, index=points.index)
     if filters.max_madds_m is not None:
         keep &= points["madds"] <= filters.max_madds_m * 1e6
@@ -126,7 +171,7 @@ def plot_points(frame: pd.DataFrame, filters: Filters) -> pd.DataFrame:
         keep &= points["alpha"].isin(filters.alphas)
     if filters.resolutions:
         keep &= points["resolution"].isin(filters.resolutions)
-    return points.loc[keep, PLOT_COLUMNS]
+    return points.loc[keep]
 
 
 def filter_options(frame: pd.DataFrame) -> dict[str, list]:

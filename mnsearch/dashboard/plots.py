@@ -9,8 +9,9 @@ Every trial trace is a `go.Scattergl` (WebGL), so 10,000 points pan and hover sm
 front points are SVG. Each trial trace carries `meta="trials"` and `customdata` [study, number,
 …] so that a click names its trial and a test can count the plotted points. Past
 `DENSITY_ABOVE` points (100,000 would be 7 MB of JSON that the browser never finishes drawing)
-only the front's trials are markers and the dominated ones are a density counted on the server
-(`meta="density"`, a heatmap of 120 × 80 cells: `mnsearch.plots.aggregate`).
+only the front's trials are markers, in SVG (a WebGL context costs the first render half a
+second), and the dominated ones are a density counted on the server (`meta="density"`, a
+heatmap of 120 × 80 cells: `mnsearch.plots.aggregate`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from mnsearch.plots.aggregate import DENSITY_ABOVE, Density, density, density_trace
-from mnsearch.plots.study import X_TITLES, hypervolume_lines, pareto_cloud
+from mnsearch.plots.study import WEBGL_ABOVE, X_TITLES, hypervolume_lines, pareto_cloud
 
 COLOR_BY = {"alpha": "α", "block_types": "block types", "resolution": "resolution",
             "study": "study"}
@@ -97,10 +98,13 @@ def pareto_plot(groups: list[Group], front: pd.DataFrame,
     """Accuracy vs Mult-Adds (log x): one WebGL trace per colour group, the front on top, over
     the density of the dominated trials when there is one."""
     figure = go.Figure()
+    scatter = go.Scattergl
     if dominated is not None:
         figure.add_trace(density_trace(dominated, "dominated trials"))
+        if sum(len(group.points) for group in groups) <= WEBGL_ABOVE:
+            scatter = go.Scatter
     for group in groups:
-        figure.add_trace(go.Scattergl(
+        figure.add_trace(scatter(
             x=(group.points["madds"] / 1e6).round(4).to_numpy(),
             y=group.points["val_accuracy"].round(5).to_numpy(),
             customdata=_customdata(group.points), mode="markers", name=group.label,

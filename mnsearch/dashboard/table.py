@@ -103,5 +103,5 @@ def trial_table() -> html.Div:
                                  size="sm", class_name="mb-0"),
                   html.Span(id="trials-summary", className="small text-muted ms-3")],
                  className="d-flex align-items-center"),
-        dcc.Store(id="table-sort", data=DEFAULT_SORT),
+        dcc.Store(id="table-sort", data=DEFAULT_SORT), dcc.Store(id="table-signature"),
     ])
