@@ -98,9 +98,10 @@ def pareto_plot(groups: list[Group], front: pd.DataFrame,
     """Accuracy vs Mult-Adds (log x): one WebGL trace per colour group, the front on top, over
     the density of the dominated trials when there is one."""
     figure = go.Figure()
-    scatter = go.Scattergl
-    if dominated is not None:
+    scatter, marker = go.Scattergl, {"size": 7, "opacity": 0.75}
+    if dominated is not None:  # the front's markers, to stand out from the density
         figure.add_trace(density_trace(dominated, "dominated trials"))
+        marker = {"size": 9, "line": {"width": 1, "color": "white"}}
         if sum(len(group.points) for group in groups) <= WEBGL_ABOVE:
             scatter = go.Scatter
     for group in groups:
@@ -108,7 +109,7 @@ def pareto_plot(groups: list[Group], front: pd.DataFrame,
             x=(group.points["madds"] / 1e6).round(4).to_numpy(),
             y=group.points["val_accuracy"].round(5).to_numpy(),
             customdata=_customdata(group.points), mode="markers", name=group.label,
-            meta="trials", hovertemplate=HOVER, marker={"size": 7, "opacity": 0.75}))
+            meta="trials", hovertemplate=HOVER, marker=marker))
     if len(front):
         figure.add_trace(go.Scatter(
             x=front["madds"] / 1e6, y=front["val_accuracy"], mode="lines", name="Pareto front",
