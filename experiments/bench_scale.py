@@ -22,8 +22,8 @@ one's end, ms per trial (wall / new trials) and worker-ms per trial (wall * W / 
 the command's total seconds (start-up and the replay of the study included) are shown apart.
 Goal (issue #19): ms per trial at the largest size within 2x of the smallest, per storage and
 worker count. Rows go to --csv with the commit of --code. A run that fails or passes --timeout
-is reported as such. `--jobs` is capped by the machine's cores (`search.options.check_jobs`):
-4 workers need 4 cores.
+is reported as such. A simulated sweep may run 4 workers a core (`search.options.check_jobs`);
+an older checkout (before that) refuses more workers than cores.
 """
 
 from __future__ import annotations

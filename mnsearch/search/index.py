@@ -31,11 +31,12 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from mnsearch.pareto import pareto_mask
+from mnsearch.pareto import as_losses, pareto_mask
 from mnsearch.search.early_stopping import count_dominating
 from mnsearch.search.record import FIELDS, TrialRecord
 
 _RUNG = "rung_"
+_BATCH = 64  # new complete trials from which one `pareto_mask` beats one-by-one updates
 
 
 class RungTable:
@@ -81,6 +82,7 @@ class StudyIndex:
         self._finished_keys: set[str] = set()  # keys of finished, not failed trials
         self._rungs: dict[int, RungTable] = {}
         self._front: dict[int, Sequence[float]] = {}  # complete trials on the Pareto front
+        self._losses = np.empty((0, len(study.directions)))  # the front's, as losses
         self._directions = [direction.name.lower() for direction in study.directions]
         self._first = True
 
@@ -178,15 +180,37 @@ class StudyIndex:
 
     def _update_front(self, complete: list[FrozenTrial]) -> None:
         """The front of (front ∪ newly complete): a trial dominated once stays dominated
-        (whatever dominates it is itself dominated only by points that dominate it too)."""
-        if not complete:
+        (whatever dominates it is itself dominated only by points that dominate it too).
+
+        A few new trials are compared with the front one by one (O(front) each: a front of
+        many ties, hundreds of points, made a full `pareto_mask` per refresh cost ~10 ms);
+        a large batch (the first read) takes one `pareto_mask`.
+        """
+        if len(complete) > _BATCH:
+            numbers = [*self._front, *(trial.number for trial in complete)]
+            values = np.array([*self._front.values(), *(trial.values for trial in complete)],
+                              dtype=float)
+            mask = pareto_mask(values, self._directions)
+            self._front = {number: tuple(row) for number, row, keep in
+                           zip(numbers, values, mask, strict=True) if keep}
+            self._losses = as_losses(np.array(list(self._front.values()), dtype=float),
+                                     self._directions)
             return
-        numbers = [*self._front, *(trial.number for trial in complete)]
-        values = np.array([*self._front.values(), *(trial.values for trial in complete)],
-                          dtype=float)
-        mask = pareto_mask(values, self._directions)
-        self._front = {number: tuple(row) for number, row, keep in
-                       zip(numbers, values, mask, strict=True) if keep}
+        for trial in complete:
+            self._add_to_front(trial.number, trial.values)
+
+    def _add_to_front(self, number: int, values: Sequence[float]) -> None:
+        loss = as_losses(np.array([values], dtype=float), self._directions)[0]
+        front = self._losses
+        if len(front):
+            if np.any(np.all(front <= loss, axis=1) & np.any(front < loss, axis=1)):
+                return  # dominated
+            kept = ~(np.all(loss <= front, axis=1) & np.any(loss < front, axis=1))
+            self._front = {key: row for (key, row), keep in
+                           zip(self._front.items(), kept, strict=True) if keep}
+            front = front[kept]
+        self._front[number] = tuple(float(value) for value in values)
+        self._losses = np.vstack([front.reshape(-1, len(loss)), loss])
 
 
 def _same(old: FrozenTrial, new: FrozenTrial) -> bool:

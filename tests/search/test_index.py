@@ -164,3 +164,30 @@ def test_a_refresh_reads_only_new_and_unfinished_trials(tmp_path):
     study.ask()
     assert reads_of_a_refresh() == 2  # the one that finished, and the new one
     assert set(index.front()) == {running.number}
+
+
+def test_the_front_of_a_large_first_read_and_of_later_ones_equals_pareto_mask(tmp_path):
+    """The first read takes the whole study at once (one `pareto_mask`), later ones add trials
+    one by one; both agree with `pareto_mask` over every complete trial, ties included."""
+    rng = np.random.default_rng(0)
+    study = optuna.create_study(study_name="front", directions=DIRECTIONS,
+                                storage=open_storage(str(tmp_path / "front.journal")))
+
+    def add(count: int) -> None:
+        for _ in range(count):
+            study.tell(study.ask(), [float(rng.choice([0.5, 0.6, 0.7, 0.8])),
+                                     float(rng.choice([1.0, 2.0, 3.0]))])
+
+    def expected() -> set[int]:
+        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        mask = pareto_mask(np.array([t.values for t in complete]), DIRECTIONS)
+        return {t.number for t, keep in zip(complete, mask, strict=True) if keep}
+
+    add(150)
+    index = StudyIndex(study, ["madds"])
+    index.refresh()
+    assert set(index.front()) == expected()
+    for _ in range(5):
+        add(3)
+        index.refresh()
+        assert set(index.front()) == expected()
