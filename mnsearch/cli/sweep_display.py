@@ -20,7 +20,7 @@ from mnsearch.results.progress import Progress, ProgressTracker, RunningTrial, s
 from mnsearch.search.record import StudyRecord
 from mnsearch.search.runner import SweepOutcome, SweepStart
 from mnsearch.search.space import SearchSpace
-from mnsearch.search.storage import DEFAULT_STORAGE, open_existing_storage
+from mnsearch.search.storage import DEFAULT_STORAGE, storage_of
 from mnsearch.search.study import SweepOptions
 
 
@@ -143,8 +143,8 @@ def summary(name: str, progress: Progress, seconds: float) -> str:
 def write_sweep_results(study: optuna.Study, folder: str | Path,
                         storage: str | None = None) -> dict[str, Path]:
     """trials.csv, pareto.csv, the accuracy-vs-Mult-Adds figure and report.html of a study;
-    for a proxy or final study (`storage` given), fidelity.csv and the report's fidelity
-    section too."""
+    for a proxy or final study (`storage` given: the pair is read through the study's own,
+    already read storage), fidelity.csv and the report's fidelity section too."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     frame = trials_frame(study)
@@ -155,7 +155,7 @@ def write_sweep_results(study: optuna.Study, folder: str | Path,
     write_atomically(paths["pareto"], pareto_frame(frame, objectives).to_csv(index=False).encode())
     figure = accuracy_vs_madds(frame, title=f"{study.study_name}: accuracy vs Mult-Adds")
     write_atomically(paths["figure"], figure.to_html(include_plotlyjs=True).encode())
-    pair = fidelity_pair(open_existing_storage(storage), study) if storage else None
+    pair = fidelity_pair(storage_of(study), study) if storage else None
     if pair is not None:
         result = fidelity(trials_frame(pair[0]), trials_frame(pair[1]), objectives)
         paths["fidelity"] = folder / "fidelity.csv"

@@ -196,6 +196,13 @@ def load_study(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:
     return optuna.load_study(study_name=name, storage=storage)
 
 
+def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
+    """The storage a study was opened on, already read: a study's neighbours (its final or
+    proxy study) read through it cost no second replay of a journal (90 s at 100,000 trials).
+    Optuna has no public handle on it."""
+    return study._storage
+
+
 def open_storage(url: str | None = None) -> optuna.storages.BaseStorage:
     """Open a storage to write: a journal file (path or `journal:PATH`, default
     mnsearch.journal; made when missing, a torn last line set aside), an RDB URL, or a gRPC
