@@ -10,6 +10,7 @@ the dominance counts at each rung, the Pareto front, the running trials.
 from __future__ import annotations
 
 import os
+import uuid
 from collections import Counter
 
 import numpy as np
@@ -125,18 +126,24 @@ def _check(index: StudyIndex, reader: optuna.Study) -> None:
 def test_the_index_agrees_with_a_full_reread_after_every_change(kind, steps, tmp_path_factory):
     folder = str(tmp_path_factory.mktemp(kind))
     url = _storage_url(kind, folder)
-    name = f"index-{os.path.basename(folder)}"
+    name = f"index-{uuid.uuid4().hex[:12]}"  # a database outlives the test session
     writer = optuna.create_study(study_name=name, storage=open_storage(url),
                                  directions=DIRECTIONS)
     reader = optuna.load_study(study_name=name, storage=open_storage(url))
     index, live = StudyIndex(reader, ["madds"]), {}
-    for step in steps:
-        _apply(writer, step, live)
-        if step[0] == "refresh":
-            index.refresh()
-            _check(index, reader)
-    index.refresh()
-    _check(index, reader)
+    try:
+        for step in steps:
+            _apply(writer, step, live)
+            if step[0] == "refresh":
+                index.refresh()
+                _check(index, reader)
+        index.refresh()
+        _check(index, reader)
+    finally:  # a database has few connections: each example gives its two back
+        for study in (writer, reader):
+            engine = getattr(getattr(study._storage, "_backend", study._storage), "engine", None)
+            if engine is not None:
+                engine.dispose()
 
 
 def test_a_refresh_reads_only_new_and_unfinished_trials(tmp_path):
