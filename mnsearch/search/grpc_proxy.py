@@ -16,10 +16,14 @@ every study), so it binds 127.0.0.1 unless told otherwise.
 
 from __future__ import annotations
 
+import queue
 import socket
+import threading
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future
 from contextlib import contextmanager
+from typing import Any
 from urllib.parse import urlsplit
 
 import optuna
@@ -31,6 +35,8 @@ from mnsearch.errors import MnsearchError
 SCHEME = "grpc://"
 DEFAULT_PORT = 13000
 READY_SECONDS = 5.0  # how long a worker waits for the proxy to answer before giving up
+STOP_GRACE_SECONDS = 5.0  # how long a stopping proxy lets calls in flight finish
+HANDLER_THREADS = 10  # Optuna's default pool size for the proxy
 _FORM = "grpc://HOST:PORT"
 
 
@@ -97,19 +103,86 @@ def check_backend(url: str | None) -> None:
 
 
 def serve_proxy(storage: BaseStorage, host: str, port: int,
-                on_ready: Callable[[], None] = lambda: None) -> None:
-    """Serve `storage` on host:port until interrupted (Ctrl-C ends it as KeyboardInterrupt,
-    and the server stops as it is released). Calls `on_ready` once the port is known free."""
+                on_ready: Callable[[], None] = lambda: None,
+                grace: float = STOP_GRACE_SECONDS) -> None:
+    """Serve `storage` on host:port until interrupted (Ctrl-C ends it as KeyboardInterrupt).
+    Calls `on_ready` once the server listens.
+
+    On the way out the server is stopped explicitly: calls in flight get `grace` seconds, then
+    are cancelled. Its handlers run on daemon threads (`_DaemonExecutor`), so a storage call
+    that never returns (a database that stopped answering) cannot hold the stopped process
+    open: the database rolls back what a closed connection left unfinished.
+    """
     _check_free(host, port)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no line per lock study
-    on_ready()
+    executor = _DaemonExecutor(HANDLER_THREADS)
     try:
         with _quiet():
             # get_storage adds Optuna's trial cache, as run_grpc_proxy_server's docs ask
-            optuna.storages.run_grpc_proxy_server(optuna.storages.get_storage(storage),
-                                                  host=host, port=port)
+            server = _make_server(optuna.storages.get_storage(storage), host, port, executor)
     except RuntimeError as error:  # gRPC's "Failed to bind": the port was taken meanwhile
         raise ProxyError(f"cannot listen on {host}:{port}: {error}") from None
+    server.start()
+    on_ready()
+    try:
+        server.wait_for_termination()
+    finally:
+        server.stop(grace).wait(grace + 1.0)
+        executor.shutdown(wait=False)
+
+
+def _make_server(storage: BaseStorage, host: str, port: int, executor: Executor) -> Any:
+    """`optuna.storages.run_grpc_proxy_server`'s server, not yet started: that function
+    serves until the process ends and never stops its server, so a Ctrl-C left calls in flight
+    and its handler threads (joined at exit) running. Its `make_server` is private in Optuna
+    4.2 to 5.0; this is the only use of it."""
+    from optuna.storages._grpc.server import make_server
+
+    return make_server(storage, host, port, executor)  # type: ignore[arg-type]
+
+
+class _DaemonExecutor(Executor):
+    """The smallest executor gRPC's server needs (`submit`), on daemon threads.
+
+    Why not `concurrent.futures.ThreadPoolExecutor`: Python joins its threads at exit, so one
+    handler stuck in a storage call kept a Ctrl-C'd proxy alive for good (seen over
+    PostgreSQL at the end of a test module: exit code never came).
+    """
+
+    def __init__(self, threads: int) -> None:
+        self._work: queue.SimpleQueue[tuple[Future, Callable, tuple, dict] | None] = \
+            queue.SimpleQueue()
+        self._closed = False
+        self._threads = [threading.Thread(target=self._serve, daemon=True,
+                                          name=f"storage-proxy-{index}")
+                         for index in range(threads)]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
+        if self._closed:
+            raise RuntimeError("cannot schedule new calls after shutdown")
+        future: Future = Future()
+        self._work.put((future, fn, args, kwargs))
+        return future
+
+    def shutdown(self, wait: bool = True) -> None:  # type: ignore[override]
+        self._closed = True
+        for _ in self._threads:
+            self._work.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
+
+    def _serve(self) -> None:
+        while (item := self._work.get()) is not None:
+            future, fn, args, kwargs = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as error:  # noqa: BLE001 - handed to the caller, as a pool does
+                future.set_exception(error)
 
 
 def _check_free(host: str, port: int) -> None:
