@@ -50,7 +50,8 @@ class TrialRecord:
     Written before training: the architecture (spec, blocks, costs, α, resolution), the
     configuration key and recipe, the worker. While training: heartbeats and the accuracy at
     each rung. After: the curve, seconds, epochs, accuracies, or why it was rejected/failed,
-    and which earlier trial it duplicates or retries.
+    and which earlier trial it duplicates or retries (and how many epochs of that one's
+    checkpoint it resumed from).
     """
 
     spec: dict[str, Any] | None = None
@@ -78,6 +79,7 @@ class TrialRecord:
     error: str | None = None
     duplicate_of: int | None = None
     retry_of: int | None = None
+    resumed_epochs: int | None = None  # a retry's epochs taken over from its killed attempt
     proxy_trial: int | None = None  # a final trial's (`mnsearch finalize`) proxy trial
     rungs: dict[int, float] = field(default_factory=dict)  # stored as rung_<epoch>
 

@@ -48,6 +48,7 @@ from mnsearch.search.storage import beat, recover_stale_trials, worker_identity
 from mnsearch.search.study import SweepOptions, config_key, open_study, recipe
 from mnsearch.spec.arch import ArchSpec, spec_to_dict
 from mnsearch.spec.blocks import SpecError, format_block
+from mnsearch.train.checkpoint import CheckpointError, load_metadata
 from mnsearch.train.data import PreparedDataCache
 from mnsearch.train.loop import release_compiled_programs, train_and_evaluate
 
@@ -203,6 +204,7 @@ class Worker:
                latency: float | None) -> None:
         self.trainings += 1
         folder = Path(self.options.artifacts) / self.options.study_name / f"trial-{trial.number}"
+        resume = self._take_over_checkpoint(trial, folder)
         costs = {"madds": totals.madds, "params": totals.params, "latency_ms": latency}
         shown = time.monotonic()
 
@@ -225,7 +227,7 @@ class Worker:
         run = simulate_training if self.options.simulate else train_and_evaluate
         if not self.options.simulate:
             record(trial, checkpoint=str((folder / "checkpoint.npz").resolve()))
-        result = run(spec, self.dataset, self.config, folder, resume=False, callback=on_epoch,
+        result = run(spec, self.dataset, self.config, folder, resume=resume, callback=on_epoch,
                      data_cache=self.data_cache)
         record(trial, curve=result.val_accuracy, train_seconds=result.train_seconds,
                epochs_done=result.epochs_done, phase_seconds=result.phase_seconds)
@@ -243,6 +245,26 @@ class Worker:
             self.study.tell(trial, [final.objective_value(name)
                                     for name in self.space.objectives])
         self._keep_front_checkpoints()
+
+    def _take_over_checkpoint(self, trial: optuna.Trial, folder: Path) -> bool:
+        """Whether `trial` resumes: a retry (its earlier attempt's worker was killed, see
+        `recover_stale_trials`) continues from that attempt's checkpoint, its folder renamed to
+        the retry's (an atomic move: a second taker finds nothing), so a killed final run of
+        hours loses at most an epoch, here or on a machine the artifacts folder was copied to.
+        The same parameters in the same study give the same recipe: the checkpoint fits."""
+        earlier = TrialRecord.field_of(trial, "retry_of")
+        if earlier is None or self.options.simulate or folder.exists():
+            return False
+        attempt = folder.parent / f"trial-{earlier}"
+        try:
+            epochs = load_metadata(attempt / "checkpoint.npz")["result"]["epochs_done"]
+            if not (attempt / "checkpoint.npz").is_file():
+                return False
+            attempt.rename(folder)
+        except (CheckpointError, OSError, KeyError, TypeError):
+            return False  # no checkpoint (killed in its first epoch), or taken meanwhile
+        record(trial, resumed_epochs=epochs)
+        return True
 
     def _int8_accuracy(self, spec: ArchSpec, checkpoint: Path,
                        float_accuracy: float) -> float | None:
@@ -273,6 +295,7 @@ class Worker:
         last call (every trial at the first), from the index.
 
         A listed space's (`mnsearch finalize`) are all kept: few, costly, each chosen by hand.
+        A killed attempt's are kept while its retry waits or runs: the retry resumes from it.
         """
         self.index.refresh()
         front = set(self.index.front())
@@ -284,7 +307,9 @@ class Worker:
             gone += [number for number in finished if number not in front]
             gone += sorted(self._front - front)
         self._front = front
+        retried = {TrialRecord.field_of(trial, "retry_of") for trial in
+                   self.index.in_states(TrialState.WAITING, TrialState.RUNNING)}
         root = Path(self.options.artifacts) / self.options.study_name
-        for number in gone:
+        for number in set(gone) - retried:
             if (root / f"trial-{number}").exists():
                 shutil.rmtree(root / f"trial-{number}", ignore_errors=True)

@@ -121,21 +121,27 @@ def _storage(study):
     return study._storage._backend._file_path
 
 
-def test_kill_9_of_a_finalize_worker_then_rerun_completes_each_once(tmp_path, proxy):
+def test_kill_9_of_a_finalize_worker_then_rerun_resumes_it_and_completes_each_once(tmp_path,
+                                                                                  proxy):
+    """The killed trial's retry continues from the checkpoint of its last finished epoch."""
+    epochs = 40  # long enough to be caught between two epochs
     command = [sys.executable, "-m", "mnsearch", *_arguments(tmp_path, "--trials", "0,1,3",
-                                                             epochs="3")]
+                                                             epochs=str(epochs))]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     storage = open_storage(str(tmp_path / "s.journal"))
     deadline, victim = time.time() + 240, None
     while victim is None and time.time() < deadline:
-        time.sleep(0.5)
+        time.sleep(0.2)
         if "toy-final" not in {study.study_name for study in storage.get_all_studies()}:
             continue
         running = optuna.load_study(study_name="toy-final", storage=storage).get_trials(
             states=(TrialState.RUNNING,))
-        if running and "worker" in running[0].user_attrs:
+        folder = tmp_path / "artifacts" / "toy-final" / f"trial-{running[0].number}" \
+            if running else None
+        if folder and "worker" in running[0].user_attrs and \
+                (folder / "checkpoint.json").exists():
             victim = running[0]
-    assert victim is not None, "no final trial started"
+    assert victim is not None, "no final trial reached its first checkpoint"
     worker = int(victim.user_attrs["worker"].rsplit(":", 1)[1])
     os.kill(worker, signal.SIGSTOP)
     process.kill()  # the parent first, so no one replaces the worker
@@ -145,9 +151,12 @@ def test_kill_9_of_a_finalize_worker_then_rerun_completes_each_once(tmp_path, pr
     assert rerun.returncode == 0, rerun.stderr
     final = _load(tmp_path, "toy-final")
     assert final.trials[victim.number].state == TrialState.FAIL
-    proxies = [TrialRecord.of(trial).proxy_trial for trial in final.get_trials(
-        states=(TrialState.COMPLETE,))]
-    assert sorted(proxies) == [0, 1, 3]
+    complete = final.get_trials(states=(TrialState.COMPLETE,))
+    assert sorted(TrialRecord.of(trial).proxy_trial for trial in complete) == [0, 1, 3]
+    retry = TrialRecord.of(next(trial for trial in complete
+                                if TrialRecord.of(trial).retry_of == victim.number))
+    assert 1 <= retry.resumed_epochs < epochs and retry.epochs_done == len(retry.curve) == epochs
+    assert not (tmp_path / "artifacts" / "toy-final" / f"trial-{victim.number}").exists()
 
 
 @pytest.mark.parametrize(("selection", "message"), [
