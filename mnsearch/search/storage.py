@@ -32,12 +32,12 @@ from urllib.parse import unquote
 
 import optuna
 from optuna.storages import JournalStorage, RDBStorage
-from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from mnsearch.errors import MnsearchError
 from mnsearch.search.grpc_proxy import ProxyError, connect_proxy, is_proxy_url
 from mnsearch.search.journal import SafeJournalFileBackend
+from mnsearch.search.journal_reader import JournalReader
 from mnsearch.search.locks import LOCK_PREFIX
 from mnsearch.search.record import TrialRecord, record
 
@@ -218,7 +218,7 @@ def open_storage(url: str | None = None) -> optuna.storages.BaseStorage:
 
 def open_existing_storage(url: str | None = None) -> optuna.storages.BaseStorage:
     """Open a storage to read: a journal file must already exist (readers never make one, nor
-    write to it: a torn last line is skipped, as Optuna's reader does).
+    write to it: a torn last line is skipped, as Optuna's reader does, and a write is refused).
 
     Any failure (a missing file, a broken journal, a driver error) is one StorageError line
     naming the storage with its password masked.
@@ -234,7 +234,7 @@ def open_existing_storage(url: str | None = None) -> optuna.storages.BaseStorage
         if "://" in url:
             check_storage(url)
             return _open_rdb(url)
-        return JournalStorage(JournalFileBackend(str(path)))
+        return JournalReader(path)  # a one-pass replay: see search.journal_reader
     except StorageError:
         raise
     except Exception as error:  # a broken journal, a driver error: one line

@@ -118,7 +118,7 @@ def test_selections_pick_the_front_and_the_top(proxy):
 
 
 def _storage(study):
-    return study._storage._backend._file_path
+    return study._storage.path
 
 
 def test_kill_9_of_a_finalize_worker_then_rerun_resumes_it_and_completes_each_once(tmp_path,
@@ -182,6 +182,8 @@ def test_bad_requests_are_one_line_and_train_nothing(tmp_path, proxy, capsys, se
 
 def _tell_extra(proxy, state, **attributes):
     """Add a trial in `state` to the proxy study; returns its number."""
+    proxy = optuna.load_study(study_name=proxy.study_name,  # writable: `_load` only reads
+                              storage=open_storage(_storage(proxy)))
     trial = proxy.ask()
     for name, value in attributes.items():
         trial.set_user_attr(name, value)
