@@ -42,6 +42,13 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _default_sigint():
+    """In the child: SIGINT as a terminal's foreground job has it (a test run in the
+    background of a shell without job control inherits it ignored, and Python leaves an
+    ignored SIGINT ignored: Ctrl-C would then never reach the proxy)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory):
     """`mnsearch storage-proxy` on a free port; yields its URL; stopped with Ctrl-C."""
@@ -49,7 +56,8 @@ def proxy(tmp_path_factory):
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "mnsearch", "storage-proxy", "--storage", backend,
-         "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+         "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_default_sigint)
     url = f"grpc://127.0.0.1:{port}"
     try:
         connect_proxy(url, timeout=60).close()
@@ -239,7 +247,8 @@ def test_ctrl_c_stops_a_proxy_whose_storage_call_never_returns():
     joins a thread pool's threads at exit); its threads are daemons now."""
     port = _free_port()
     process = subprocess.Popen([sys.executable, "-c", STUCK_PROXY, str(port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=_default_sigint)
     try:
         assert process.stdout.readline().strip() == "ready"
         client = connect_proxy(f"grpc://127.0.0.1:{port}", timeout=60)
