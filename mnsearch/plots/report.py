@@ -158,7 +158,7 @@ def _figures(frame: pd.DataFrame, objectives: Sequence[str], overlays: list[Over
                accuracy_vs_madds(frame, "Accuracy vs Mult-Adds (V1 paper Figure 4)", overlays,
                                  density_above),
                accuracy_vs_params(frame, "Accuracy vs parameters (V1 paper Figure 5)",
-                                  density_above),
+                                  overlays, density_above),
                hypervolume_figure(hypervolume_history(frame, objectives),
                                   steps_above=density_above)]
     front = pareto_frame(frame, objectives)

@@ -14,6 +14,7 @@ Per-architecture figures (cost breakdown, training curves) are in `mnsearch.plot
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import NamedTuple
 
@@ -64,12 +65,16 @@ class HypervolumeLine(NamedTuple):
 
 
 class Overlay(NamedTuple):
-    """Extra points drawn over a figure: another study's front or published results."""
+    """Extra points drawn over a figure: another study's front or published results.
+
+    A point may lack one of its costs (NaN): papers often give parameters and no Mult-Adds;
+    it is then drawn only on the figures of the cost it has."""
 
     label: str
     x: list[float]  # Mult-Adds in millions
     accuracy: list[float]
     text: list[str]
+    params: list[float] | None = None  # parameters in millions (None: not known)
 
 
 class ReferenceFileError(MnsearchError):
@@ -123,9 +128,10 @@ def accuracy_vs_madds(frame: pd.DataFrame, title: str = "Accuracy vs Mult-Adds",
 
 
 def accuracy_vs_params(frame: pd.DataFrame, title: str = "Accuracy vs parameters",
+                       overlays: list[Overlay] | None = None,
                        bin_above: int = DENSITY_ABOVE) -> go.Figure:
     """The V1 paper's Figure 5: accuracy against params, same lines as Figure 4."""
-    return _paper_figure(frame, "params", title, [], bin_above)
+    return _paper_figure(frame, "params", title, overlays or [], bin_above)
 
 
 def _paper_figure(frame: pd.DataFrame, x: str, title: str, overlays: list[Overlay],
@@ -148,7 +154,7 @@ def _paper_figure(frame: pd.DataFrame, x: str, title: str, overlays: list[Overla
                                                                      "symbol": "star"})
     if any(any(line.stopped) for line in by_alpha):
         _stopped_legend(figure)
-    add_overlays(figure, overlays)
+    add_overlays(figure, overlays, x)
     figure.update_layout(title=title, xaxis_title=X_TITLES[x], xaxis_type="log",
                          yaxis_title="validation accuracy", template="plotly_white")
     return figure
@@ -277,14 +283,18 @@ def study_overlay(frame: pd.DataFrame, label: str | None = None) -> Overlay:
     front = pareto_frame(frame)
     name = label or ", ".join(sorted(set(frame["study"].dropna()))) or "other study"
     return Overlay(f"{name} (front)", list(front["madds"] / 1e6), list(front["val_accuracy"]),
-                   [f"trial {number}" for number in front["number"]])
+                   [f"trial {number}" for number in front["number"]],
+                   list(front["params"] / 1e6))
 
 
 def read_reference_points(path: str | Path) -> Overlay:
-    """Reference points from a CSV with columns madds, accuracy and optionally label.
+    """Reference points from a CSV with columns accuracy, madds and/or params, and optionally
+    label.
 
-    `madds` are Mult-Adds (569e6 for MobileNet-224, not 569) and `accuracy` a fraction in
-    [0, 1], the units of the study frames, so points from papers line up with trials.
+    `madds` are Mult-Adds (569e6 for MobileNet-224, not 569), `params` parameters (4.2e6, not
+    4.2) and `accuracy` a fraction in [0, 1], the units of the study frames, so points from
+    papers line up with trials. A row may leave one of the two costs empty (papers often give
+    only parameters): it is drawn on the figures of the cost it has.
     """
     path = Path(path)
     try:
@@ -296,29 +306,55 @@ def read_reference_points(path: str | Path) -> Overlay:
 
 def reference_overlay(table: pd.DataFrame, name: str) -> Overlay:
     """Check a reference-points table (see `read_reference_points`) and make it an overlay."""
-    missing = {"madds", "accuracy"} - set(table.columns)
-    if missing:
-        raise ReferenceFileError(f"reference points '{name}' lack column(s) {sorted(missing)}; "
-                                 "expected madds, accuracy and optionally label")
-    madds = pd.to_numeric(table["madds"], errors="coerce")
+    costs = [column for column in ("madds", "params") if column in table]
+    if "accuracy" not in table or not costs:
+        raise ReferenceFileError(f"reference points '{name}' lack column(s) "
+                                 f"{sorted({'accuracy'} - set(table.columns)) or 'madds or params'}"
+                                 "; expected accuracy, madds and/or params, and optionally label")
     accuracy = pd.to_numeric(table["accuracy"], errors="coerce")
-    if madds.isna().any() or accuracy.isna().any() or (madds <= 0).any():
-        raise ReferenceFileError(f"reference points '{name}': madds and accuracy must be "
-                                 "positive numbers on every row")
-    if madds.max() < 1e4:
-        raise ReferenceFileError(f"reference points '{name}': madds look like millions; "
-                                 "write Mult-Adds (569e6, not 569)")
+    values = {column: _reference_costs(table, column, name) for column in costs}
+    known = pd.concat([value.notna() for value in values.values()], axis=1).any(axis=1)
+    if accuracy.isna().any() or (accuracy <= 0).any():
+        raise ReferenceFileError(f"reference points '{name}': accuracy must be positive "
+                                 "numbers on every row")
+    if not known.all():
+        raise ReferenceFileError(f"reference points '{name}': every row needs a madds or "
+                                 "params")
     if accuracy.max() > 1:
         raise ReferenceFileError(f"reference points '{name}': accuracy must be a fraction in "
                                  "[0, 1] (divide percentages by 100)")
     labels = table["label"].astype(str) if "label" in table else pd.Series([""] * len(table))
-    return Overlay(name, list(madds / 1e6), list(accuracy), list(labels))
+    madds = values.get("madds", pd.Series([float("nan")] * len(table)))
+    params = values.get("params")
+    return Overlay(name, list(madds / 1e6), list(accuracy), list(labels),
+                   list(params / 1e6) if params is not None else None)
 
 
-def add_overlays(figure: go.Figure, overlays: list[Overlay]) -> go.Figure:
-    """Draw overlays as labelled diamond markers (thin: the data is in each `Overlay`)."""
+def _reference_costs(table: pd.DataFrame, column: str, name: str) -> pd.Series:
+    """One cost column of a reference table: positive numbers or empty, in units, not
+    millions."""
+    values = pd.to_numeric(table[column], errors="coerce")
+    given = table[column].notna()
+    if values[given].isna().any() or (values[given] <= 0).any():
+        raise ReferenceFileError(f"reference points '{name}': {column} and accuracy must be "
+                                 "positive numbers (or an empty cost)")
+    if values.max() < 1e4:
+        raise ReferenceFileError(f"reference points '{name}': {column} look like millions; "
+                                 f"write units ({'569e6' if column == 'madds' else '4.2e6'}, "
+                                 f"not {'569' if column == 'madds' else '4.2'})")
+    return values
+
+
+def add_overlays(figure: go.Figure, overlays: list[Overlay], x: str = "madds") -> go.Figure:
+    """Draw overlays as labelled diamond markers (thin: the data is in each `Overlay`), on
+    an x axis of Mult-Adds or params (overlays without that cost are left out)."""
     for overlay in overlays:
-        figure.add_scatter(x=overlay.x, y=overlay.accuracy, name=overlay.label,
-                           mode="markers+text", text=overlay.text, textposition="top center",
-                           marker={"symbol": "diamond", "size": 9})
+        values = overlay.x if x == "madds" else overlay.params
+        if values is None:
+            continue
+        drawn = [index for index, value in enumerate(values) if not math.isnan(value)]
+        figure.add_scatter(x=[values[index] for index in drawn],
+                           y=[overlay.accuracy[index] for index in drawn], name=overlay.label,
+                           mode="markers+text", text=[overlay.text[index] for index in drawn],
+                           textposition="top center", marker={"symbol": "diamond", "size": 9})
     return figure

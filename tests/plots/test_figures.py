@@ -99,8 +99,27 @@ def test_reference_points_overlay(tmp_path, frame):
     assert len(add_overlays(pareto_figure(frame), [overlay]).data) == 3
 
 
+def test_reference_points_by_parameters_draw_where_their_cost_is_known(tmp_path, frame):
+    """Published Fashion-MNIST points give parameters, rarely Mult-Adds: a row with one cost
+    is drawn on that cost's figure only."""
+    path = tmp_path / "fashion.csv"
+    path.write_text("accuracy,params,madds,label\n0.925,98e3,,2-conv CNN\n"
+                    "0.9551,0.27e6,41e6,ResNet-preact-20\n")
+    overlay = read_reference_points(path)
+    assert overlay.params == [0.098, 0.27] and overlay.x[1] == 41.0
+    by_params = accuracy_vs_params(frame, overlays=[overlay]).data[-1]
+    assert list(by_params.x) == [0.098, 0.27] and list(by_params.y) == [0.925, 0.9551]
+    by_madds = accuracy_vs_madds(frame, overlays=[overlay]).data[-1]
+    assert list(by_madds.x) == [41.0] and list(by_madds.text) == ["ResNet-preact-20"]
+    only_madds = reference_overlay(pd.DataFrame({"madds": [1e6], "accuracy": [0.5]}), "m")
+    assert accuracy_vs_params(frame, overlays=[only_madds]).data[-1].name != "m"
+
+
 @pytest.mark.parametrize("text, match", [
     ("madds,label\n1e6,a\n", "lack column"),
+    ("accuracy,label\n0.5,a\n", "lack column"),
+    ("accuracy,params\n0.5,4.2\n", "params look like millions"),
+    ("accuracy,params,madds\n0.5,,\n", "every row needs"),
     ("madds,accuracy\n569,0.7\n", "millions"),
     ("madds,accuracy\n569e6,70.6\n", "fraction"),
     ("madds,accuracy\n569e6,high\n", "positive numbers"),

@@ -1,8 +1,10 @@
 """`mnsearch report`: one self-contained HTML file (plotly.js once, no external request)."""
 
 import re
+from pathlib import Path
 
 import optuna
+import plotly
 import pytest
 
 from mnsearch.cli.main import main
@@ -88,6 +90,9 @@ def test_report_of_a_large_study_draws_densities():
     small = report_html([frame], ("accuracy", "madds"))
     assert text.count('"meta":"density"') == 1 and '"meta":"density"' not in small
     assert "each line joins the median" in text and "each line joins the median" not in small
-    assert len(text) < len(small) - 300_000  # 2,000 points × 4 figures no longer embedded
+    # 2,000 points × 4 figures no longer embedded: the figures (all but plotly.js) shrink by
+    # more than half (bytes vary with plotly's JSON engine: orjson writes them tighter)
+    script = len((Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_text())
+    assert len(text) - script < 0.5 * (len(small) - script)
     front = pareto_frame(frame)
     assert f"Pareto front ({len(front)} trials)" in text
