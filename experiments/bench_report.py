@@ -52,8 +52,8 @@ def main() -> None:
         print(f"mnsearch report on {args.trials:,} trials: {seconds:.1f} s, "
               f"{out.stat().st_size / 1e6:.1f} MB (goal <= 30 s)")
         print("the same steps in this process:")
-        storage = timed("open the journal (one-pass replay, search.journal_reader)", open_existing_storage,
-                        str(journal))
+        storage = timed("open the journal (one-pass replay, search.journal_reader)",
+                        open_existing_storage, str(journal))
         study = load_study(storage, "bench")
         frame = timed("trials_frame", trials_frame, study)
         timed("report_html", report_html, [frame], study_objectives(study))
