@@ -1,0 +1,145 @@
+"""Issue #15's record: the Fashion-MNIST finals against the published points and the targets.
+
+    .venv/bin/python experiments/fashion_front_summary.py [--out experiments/results/fashion_front]
+
+Reads the journal of `experiments/fashion_front.sh` (the proxy sweep `fashion_small`, its finals
+`fashion_small-final-noerasing`, the front's, and `fashion_small-final` with random erasing) and the
+`evaluate-test.json` of every exported final (test accuracy recomputed by `mnsearch evaluate`
+from the committed weights). Writes `finals.csv` (one row per final model: proxy trial,
+architecture, parameters, Mult-Adds, epochs, validation and test accuracy, training hours),
+`targets.csv` (per target: the best model under the size by validation accuracy, its test
+accuracy and whether it meets the target), `front.html` and `front.png` (test accuracy
+against parameters and against Mult-Adds, the proxy front's validation accuracy and the
+published points of `published.csv`), and prints the tables with the hours each step took.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+from plotly.subplots import make_subplots
+
+from mnsearch.plots.image import write_png
+from mnsearch.plots.study import read_reference_points
+from mnsearch.results.frames import completed, pareto_frame, trials_frame
+from mnsearch.search.storage import load_study, open_existing_storage
+
+TARGETS = [("< 100K", 100_000, 0.926, False), ("<= 300K", 300_000, 0.940, True),
+           ("<= 1M", 1_000_000, 0.945, True)]  # label, params, test accuracy, inclusive
+FINALS = {"fashion_small-final": "erasing 0.5", "fashion_small-final-noerasing": "no erasing"}
+FRONT = "fashion_small-final-noerasing"  # the front's final study (erasing measured worse)
+COLOURS = {"no erasing": "seagreen", "erasing 0.5": "darkorange"}
+
+
+def finals(storage: object, out: Path) -> pd.DataFrame:
+    """Every finished final model with its recomputed test accuracy (None until exported)."""
+    rows = []
+    for name, recipe in FINALS.items():
+        try:
+            frame = trials_frame(load_study(storage, name))
+        except Exception:  # noqa: BLE001 - a final study not started yet
+            continue
+        for _, trial in completed(frame).iterrows():
+            evaluated = _evaluated(out, name, int(trial["number"]))
+            rows.append({
+                "final_study": name, "recipe": recipe, "trial": int(trial["number"]),
+                "proxy_trial": trial.get("proxy_trial"), "blocks": trial.get("blocks"),
+                "alpha": trial["alpha"], "params": int(trial["params"]),
+                "madds": int(trial["madds"]), "epochs": int(trial["epochs_done"]),
+                "val_accuracy": trial["val_accuracy"],
+                "test_accuracy_at_training": trial["test_accuracy"],
+                "test_accuracy_evaluated": evaluated,
+                "train_hours": trial["train_seconds"] / 3600})
+    return pd.DataFrame(rows)
+
+
+def _evaluated(out: Path, study: str, trial: int) -> float | None:
+    """The test accuracy `mnsearch evaluate` recomputed on the exported folder
+    (`fashion_front.sh export TRIAL` writes final-trial-TRIAL/), if exported."""
+    result = out / f"final-trial-{trial}" / "evaluate-test.json"
+    if study != FRONT or not result.exists():
+        return None
+    return float(json.loads(result.read_text())["accuracy"])
+
+
+def targets(table: pd.DataFrame) -> pd.DataFrame:
+    """Per target, the final model chosen by validation accuracy among those under the size
+    (selection never looks at the test split)."""
+    rows = []
+    pool = table[table["final_study"] == FRONT] if len(table) else table
+    for label, size, goal, inclusive in TARGETS:
+        fits = pool[pool["params"] <= size] if inclusive else pool[pool["params"] < size]
+        if not len(fits):
+            rows.append({"target": label, "goal": goal, "trial": None, "met": False})
+            continue
+        best = fits.sort_values("val_accuracy").iloc[-1]
+        test = best["test_accuracy_evaluated"]
+        test = best["test_accuracy_at_training"] if pd.isna(test) else test
+        rows.append({"target": label, "goal": goal, "trial": int(best["trial"]),
+                     "params": int(best["params"]), "madds": int(best["madds"]),
+                     "val_accuracy": best["val_accuracy"], "test_accuracy": test,
+                     "evaluated": not pd.isna(best["test_accuracy_evaluated"]),
+                     "met": bool(test >= goal)})
+    return pd.DataFrame(rows)
+
+
+def figure(table: pd.DataFrame, proxy: pd.DataFrame, published: Path):
+    """Test accuracy of the finals against parameters and Mult-Adds, over the proxy front
+    (validation accuracy at 4 epochs on 10,000 images) and the published points."""
+    reference = read_reference_points(published)
+    plot = make_subplots(1, 2, subplot_titles=("against parameters", "against Mult-Adds"),
+                         shared_yaxes=True)
+    front = pareto_frame(proxy, ("accuracy", "params"))
+    for column, axis in (("params", 1), ("madds", 2)):
+        plot.add_scatter(x=front[column] / 1e6, y=front["val_accuracy"], mode="markers",
+                         name="proxy front (validation, 4 epochs x 10k)", row=1, col=axis,
+                         marker={"color": "lightgray", "size": 8}, showlegend=axis == 1)
+        for recipe, group in table.groupby("recipe") if len(table) else []:
+            accuracy = group["test_accuracy_evaluated"].fillna(group["test_accuracy_at_training"])
+            plot.add_scatter(x=group[column] / 1e6, y=accuracy, mode="markers+text",
+                             name=f"final, {recipe} (test)", row=1, col=axis,
+                             text=[f"#{trial}" for trial in group["trial"]],
+                             textposition="bottom center",
+                             marker={"size": 11, "color": COLOURS[recipe]},
+                             showlegend=axis == 1)
+        values = reference.params if column == "params" else reference.x
+        shown = [index for index, value in enumerate(values or []) if value == value]
+        plot.add_scatter(x=[values[index] for index in shown],
+                         y=[reference.accuracy[index] for index in shown],
+                         text=[reference.text[index] for index in shown], row=1, col=axis,
+                         mode="markers+text", textposition="middle right",
+                         name="published (test)",
+                         marker={"symbol": "diamond", "size": 10, "color": "firebrick"},
+                         showlegend=axis == 1)
+        plot.update_xaxes(type="log", title=f"{column} (millions)", row=1, col=axis)
+    plot.update_yaxes(title="accuracy", row=1, col=1)
+    plot.update_layout(title="Fashion-MNIST: mnsearch finals against published networks",
+                       template="plotly_white")
+    return plot
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("experiments/results/fashion_front"))
+    args = parser.parse_args()
+    storage = open_existing_storage(str(args.out / "studies.journal"))
+    table = finals(storage, args.out)
+    table.to_csv(args.out / "finals.csv", index=False)
+    goals = targets(table)
+    goals.to_csv(args.out / "targets.csv", index=False)
+    proxy = trials_frame(load_study(storage, "fashion_small"))
+    plot = figure(table, proxy, args.out / "published.csv")
+    plot.write_html(args.out / "front.html", include_plotlyjs=True)
+    write_png(plot, args.out / "front.png", 1100, 520)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table.drop(columns=["blocks"]).to_string(index=False))
+        print(goals.to_string(index=False))
+    print(f"training hours of the finals: {table['train_hours'].sum():.2f}" if len(table)
+          else "no final finished yet")
+
+
+if __name__ == "__main__":
+    main()
