@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from mnsearch.cost import cost, layer_table
@@ -22,15 +22,17 @@ from mnsearch.train.config import TrainConfig
 def model_card(spec: ArchSpec, trial: dict[str, Any], recipe: dict[str, Any] | None,
                latency: dict[str, float], export_command: str,
                contract: InputContract | None = None,
-               int8: Mapping[str, Any] | None = None) -> str:
+               int8: Mapping[str, Any] | None = None,
+               formats: Collection[str] = ("onnx", "int8", "stablehlo")) -> str:
     """Markdown card. `trial` holds study, number, dataset, val/test accuracy and epochs;
     `contract` the input the model expects; `int8` the quantization report
-    (`Int8Report.as_dict`) when an int8 model was exported."""
+    (`Int8Report.as_dict`) when an int8 model was exported; `formats` those written (the
+    card names only files that are there)."""
     sections = [
         f"# {spec.name} α={spec.alpha:g}, {spec.resolution} px "
         f"(trial {trial['number']} of study '{trial['study']}')",
         *([_int8_warning(int8)] if int8 and int8.get("warning") else []),
-        _cost_section(spec), _accuracy_section(trial, recipe), _input_section(contract),
+        _cost_section(spec), _accuracy_section(trial, recipe), _input_section(contract, formats),
         *([_int8_section(int8)] if int8 else []), _latency_section(latency),
         _architecture_section(spec), _reproduce_section(trial, recipe, export_command),
     ]
@@ -41,13 +43,22 @@ def _int8_warning(int8: Mapping[str, Any]) -> str:
     return f"> **WARNING: {int8['warning']}**"
 
 
-def _input_section(contract: InputContract | None) -> str:
+def _input_section(contract: InputContract | None, formats: Collection[str]) -> str:
     if contract is None:
         return "## Input\n\nNot recorded (a checkpoint from before input contracts)."
-    return ("## Input\n\n" + contract.describe() + "\n\n`model.onnx` and `model-int8.onnx` "
-            "take these uint8 pixels (input `pixels`) and normalise inside the graph; "
-            "`model-float.onnx` and StableHLO take the normalised float32 images (input "
-            "`images`); `mnsearch.load(folder)` accepts either.")
+    raw = [name for name, kind in (("`model.onnx`", "onnx"), ("`model-int8.onnx`", "int8"))
+           if kind in formats]
+    normalised = [name for name, kind in (("`model-float.onnx`", "onnx"),
+                                          ("StableHLO", "stablehlo")) if kind in formats]
+    sentences = [contract.describe()]
+    if raw:
+        sentences.append(f"{' and '.join(raw)} take{'s' if len(raw) == 1 else ''} these uint8 "
+                         "pixels (input `pixels`) and normalise inside the graph.")
+    if normalised:
+        sentences.append(f"{' and '.join(normalised)} take{'s' if len(normalised) == 1 else ''}"
+                         " the normalised float32 images (input `images`).")
+    sentences.append("`mnsearch.load(folder)` accepts either.")
+    return "## Input\n\n" + sentences[0] + "\n\n" + " ".join(sentences[1:])
 
 
 def _int8_section(int8: Mapping[str, Any]) -> str:

@@ -275,7 +275,7 @@ def _write_card(study: optuna.Study, trial: FrozenTrial, spec: ArchSpec, folder:
         recipe = load_metadata(checkpoint).get("config")
     latency["xla"] = measure_latency(spec, 1, "xla", repeats=20, model=model).as_dict()
     text = model_card(spec, _provenance(study, trial), recipe, latency,
-                      export_command(request, trial.number), contract, int8)
+                      export_command(request, trial.number), contract, int8, request.formats)
     write_atomically(folder / "card.md", text.encode())
 
 

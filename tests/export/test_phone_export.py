@@ -202,3 +202,23 @@ def test_tflite_without_its_extra_is_one_line(families, tmp_path, capsys, monkey
     error = capsys.readouterr().err
     assert "the tflite format needs tensorflow: pip install 'mnsearch[tflite]'" in error
     assert len(error.strip().splitlines()) == 1 and not out.exists()
+
+
+@pytest.mark.parametrize(("formats", "named", "absent"), [
+    (("spec", "weights", "onnx", "int8", "stablehlo"),
+     ["`model.onnx` and `model-int8.onnx` take these uint8", "StableHLO take"], []),
+    (("spec", "weights", "card"), ["`mnsearch.load(folder)` accepts"], ["onnx", "StableHLO"]),
+    (("onnx",), ["`model.onnx` takes these uint8", "`model-float.onnx` takes the normalised"],
+     ["model-int8", "StableHLO"]),
+])
+def test_the_card_names_only_the_files_written(formats, named, absent):
+    from mnsearch.data.contract import InputContract
+    from mnsearch.export.card import model_card
+    from mnsearch.spec.families import preset
+
+    spec = preset("v1", 0.25, 16, num_classes=3, in_channels=1, stride_schedule="stem1")
+    card = model_card(spec, {"study": "s", "number": 1}, None, {}, "mnsearch export",
+                      InputContract(16, 1, (0.5,), (0.25,)), formats=formats)
+    section = card.split("## Input", 1)[1].split("\n## ", 1)[0]
+    assert all(text in section for text in named), section
+    assert not any(text in section for text in absent), section
