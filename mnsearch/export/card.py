@@ -57,7 +57,7 @@ def _input_section(contract: InputContract | None, formats: Collection[str]) -> 
     if normalised:
         sentences.append(f"{' and '.join(normalised)} take{'s' if len(normalised) == 1 else ''}"
                          " the normalised float32 images (input `images`).")
-    sentences.append("`mnsearch.load(folder)` accepts either.")
+    sentences.append("`mnsearch.load(folder)` accepts uint8 pixels or normalised images.")
     return "## Input\n\n" + sentences[0] + "\n\n" + " ".join(sentences[1:])
 
 
