@@ -8,7 +8,8 @@ Reads the journal of `experiments/fashion_front.sh` (the proxy sweep `fashion_sm
 from the committed weights). Writes `finals.csv` (one row per final model: proxy trial,
 architecture, parameters, Mult-Adds, epochs, validation and test accuracy, training hours),
 `targets.csv` (per target: the best model under the size by validation accuracy, its test
-accuracy and whether it meets the target), `front.html` and `front.png` (test accuracy
+accuracy and whether it meets the target), `front.html` and `front.png` (also copied to
+docs/images/fashion-front.png; test accuracy
 against parameters and against Mult-Adds, the proxy front's validation accuracy and the
 published points of `published.csv`), and prints the tables with the hours each step took.
 """
@@ -124,6 +125,8 @@ def figure(table: pd.DataFrame, proxy: pd.DataFrame, published: Path):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("experiments/results/fashion_front"))
+    parser.add_argument("--docs-image", type=Path, default=Path("docs/images/fashion-front.png"),
+                        help="a copy of front.png for docs/fashion-front.md")
     args = parser.parse_args()
     storage = open_existing_storage(str(args.out / "studies.journal"))
     table = finals(storage, args.out)
@@ -134,6 +137,7 @@ def main() -> None:
     plot = figure(table, proxy, args.out / "published.csv")
     plot.write_html(args.out / "front.html", include_plotlyjs=True)
     write_png(plot, args.out / "front.png", 1100, 520)
+    args.docs_image.write_bytes((args.out / "front.png").read_bytes())
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.drop(columns=["blocks"]).to_string(index=False))
         print(goals.to_string(index=False))
