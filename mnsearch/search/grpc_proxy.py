@@ -145,8 +145,8 @@ class _DaemonExecutor(Executor):
     """The smallest executor gRPC's server needs (`submit`), on daemon threads.
 
     Why not `concurrent.futures.ThreadPoolExecutor`: Python joins its threads at exit, so one
-    handler stuck in a storage call kept a Ctrl-C'd proxy alive for good (seen over
-    PostgreSQL at the end of a test module: exit code never came).
+    handler stuck in a storage call keeps a Ctrl-C'd proxy alive for good (tests/search/
+    test_grpc.py reproduces it with a storage that never answers).
     """
 
     def __init__(self, threads: int) -> None:
