@@ -165,6 +165,9 @@ class StudyIndex:
         else:
             self._unfinished.add(trial.number)
         key = TrialRecord.field_of(trial, "config_key")
+        earlier = TrialRecord.field_of(old, "config_key") if old is not None else None
+        if earlier is not None and earlier != key:  # rewritten while running: not its key now
+            self._by_key[earlier].discard(trial.number)
         if key is not None:
             self._by_key[key].add(trial.number)
             if trial.state.is_finished() and trial.state != TrialState.FAIL:

@@ -16,7 +16,7 @@ from collections import Counter
 import numpy as np
 import optuna
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from optuna.trial import TrialState
 
@@ -123,6 +123,7 @@ def _check(index: StudyIndex, reader: optuna.Study) -> None:
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(operation, min_size=1, max_size=40))
+@example(steps=[("ask",), ("key", 0, "a"), ("refresh",), ("key", 0, "b")])  # a key rewritten
 def test_the_index_agrees_with_a_full_reread_after_every_change(kind, steps, tmp_path_factory):
     folder = str(tmp_path_factory.mktemp(kind))
     url = _storage_url(kind, folder)
