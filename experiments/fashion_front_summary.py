@@ -26,7 +26,7 @@ from plotly.subplots import make_subplots
 from mnsearch.plots.image import write_png
 from mnsearch.plots.study import read_reference_points
 from mnsearch.results.frames import completed, pareto_frame, trials_frame
-from mnsearch.search.storage import load_study, open_existing_storage
+from mnsearch.search.storage import StudyNotFoundError, load_study, open_existing_storage
 
 TARGETS = [("< 100K", 100_000, 0.926, False), ("<= 300K", 300_000, 0.940, True),
            ("<= 1M", 1_000_000, 0.945, True)]  # label, params, test accuracy, inclusive
@@ -41,7 +41,7 @@ def finals(storage: object, out: Path) -> pd.DataFrame:
     for name, recipe in FINALS.items():
         try:
             frame = trials_frame(load_study(storage, name))
-        except Exception:  # noqa: BLE001 - a final study not started yet
+        except StudyNotFoundError:  # a final study not started yet
             continue
         for _, trial in completed(frame).iterrows():
             evaluated = _evaluated(out, name, int(trial["number"]))

@@ -336,8 +336,8 @@ def _reference_costs(table: pd.DataFrame, column: str, name: str) -> pd.Series:
     values = pd.to_numeric(table[column], errors="coerce")
     given = table[column].notna()
     if values[given].isna().any() or (values[given] <= 0).any():
-        raise ReferenceFileError(f"reference points '{name}': {column} and accuracy must be "
-                                 "positive numbers (or an empty cost)")
+        raise ReferenceFileError(f"reference points '{name}': {column} must be positive "
+                                 "numbers (or empty, when the row has the other cost)")
     if values.max() < 1e4:
         raise ReferenceFileError(f"reference points '{name}': {column} look like millions; "
                                  f"write units ({'569e6' if column == 'madds' else '4.2e6'}, "
