@@ -39,6 +39,7 @@ from mnsearch.search.grpc_proxy import ProxyError, connect_proxy, is_proxy_url
 from mnsearch.search.journal import SafeJournalFileBackend
 from mnsearch.search.journal_reader import JournalReader
 from mnsearch.search.locks import LOCK_PREFIX
+from mnsearch.search.rdb_storage import BulkReadRDBStorage
 from mnsearch.search.record import TrialRecord, record
 
 if TYPE_CHECKING:
@@ -243,12 +244,13 @@ def open_existing_storage(url: str | None = None) -> optuna.storages.BaseStorage
 
 
 def _open_rdb(url: str, attempts: int = 3) -> RDBStorage:
-    """RDB storage, retried because workers started together race to create the schema (one
-    sees "relation already exists"). No Optuna heartbeat: ask-and-tell never records one (and
-    Optuna warns at every ask when it is set); mnsearch's own serves every storage."""
+    """RDB storage (Optuna's, with a lighter bulk read: `search.rdb_storage`), retried because
+    workers started together race to create the schema (one sees "relation already exists").
+    No Optuna heartbeat: ask-and-tell never records one (and Optuna warns at every ask when it
+    is set); mnsearch's own serves every storage."""
     for attempt in range(attempts):
         try:
-            return RDBStorage(url)
+            return BulkReadRDBStorage(url)
         except Exception as error:  # SQLAlchemy raises many types; one line for the user
             if attempt + 1 < attempts and "already exists" in str(error):
                 time.sleep(1.0 + attempt)
