@@ -20,10 +20,14 @@ benchmarks an older checkout (a `git worktree`) for a before/after table. From t
 afterwards, the new trials (number >= N): wall seconds from the first one's start to the last
 one's end, ms per trial (wall / new trials) and worker-ms per trial (wall * W / new trials);
 the command's total seconds (start-up and the replay of the study included) are shown apart.
-Goal (issue #19): ms per trial at the largest size within 2x of the smallest, per storage and
-worker count. Rows go to --csv with the commit of --code. A run that fails or passes --timeout
-is reported as such. A simulated sweep may run 4 workers a core (`search.options.check_jobs`);
-an older checkout (before that) refuses more workers than cores.
+With several workers, which start one after another (each replays or reads the study first),
+the steady figure counts only the window in which every worker was at work: from the last
+worker's first trial to the first worker's last one (`worker` attribute of each trial); it is
+the one the goal uses. Goal (issue #19): steady ms per trial at the largest size within 2x of
+the smallest, per storage and worker count. Rows go to --csv with the commit of --code. A run
+that fails or passes --timeout is reported as such. A simulated sweep may run 4 workers a
+core (`search.options.check_jobs`); an older checkout (before that) refuses more workers than
+cores.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ FINISHED = {TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL}
 _OP = re.compile(r'"op_code":\s*(\d+)')
 _TRIAL_ID = re.compile(r'"trial_id":\s*(\d+)')
 _CONFIG_KEY = re.compile(r'"config_key":\s*"[^"]*')  # up to the value's closing quote
+_WORKER = re.compile(r'"user_attr":\s*\{"worker":\s*"([^"]+)"')
 _DUPLICATE_OF = re.compile(r'"duplicate_of":\s*(\d+)')  # a trial number: shifted like ids
 _CREATE_TRIAL, _SET_STATE = 4, 6
 
@@ -82,6 +87,8 @@ class Row:
     wall_s: float = math.nan  # first new trial's start to last new trial's end
     ms_per_trial: float = math.nan
     worker_ms_per_trial: float = math.nan
+    steady_trials: int = 0  # finished while every worker was at work
+    steady_ms_per_trial: float = math.nan
     command_s: float = math.nan  # the whole command, start-up and replay included
     prefill_s: float = math.nan  # this run's storage made ready (a copy, or a database)
 
@@ -92,6 +99,8 @@ class NewTrials:
     failed: int
     duplicates: int
     wall_s: float
+    steady_trials: int = 0
+    steady_s: float = math.nan
 
 
 def main() -> None:
@@ -298,6 +307,7 @@ def journal_new_trials(journal: Path, offset: int, before: int) -> NewTrials:
     starts: dict[int, datetime] = {}
     ends: dict[int, tuple[int, datetime]] = {}
     duplicates: set[int] = set()
+    workers: dict[int, str] = {}
     created = before
     with open(journal, "rb") as stream:
         stream.seek(offset)
@@ -320,18 +330,35 @@ def journal_new_trials(journal: Path, offset: int, before: int) -> NewTrials:
                                              datetime.fromisoformat(log["datetime_complete"]))
             elif '"duplicate_of"' in line:
                 duplicates.add(int(_TRIAL_ID.search(line)[1]))
+            elif (worker := _WORKER.search(line)) is not None:
+                workers[int(_TRIAL_ID.search(line)[1])] = worker[1]
     finished = {number: end for number, end in ends.items() if number >= before}
-    return summarise([starts[n] for n in finished if n in starts],
-                     [end for _, end in finished.values()],
+    return summarise([(starts.get(number), end, workers.get(number))
+                      for number, (_, end) in finished.items()],
                      sum(state == 3 for state, _ in finished.values()),
                      len(duplicates & set(finished)))
 
 
-def summarise(starts: list[datetime], ends: list[datetime], failed: int,
+def summarise(trials: list[tuple[datetime | None, datetime, str | None]], failed: int,
               duplicates: int) -> NewTrials:
-    if not starts or not ends:
-        return NewTrials(len(ends), failed, duplicates, math.nan)
-    return NewTrials(len(ends), failed, duplicates, (max(ends) - min(starts)).total_seconds())
+    """Totals over the finished new trials, each (start, end, worker)."""
+    starts = [start for start, _, _ in trials if start is not None]
+    if not starts:
+        return NewTrials(len(trials), failed, duplicates, math.nan)
+    wall = (max(end for _, end, _ in trials) - min(starts)).total_seconds()
+    spans: dict[str, list[datetime]] = {}
+    for start, end, worker in trials:
+        if start is not None and worker is not None:
+            first_last = spans.setdefault(worker, [start, end])
+            first_last[0], first_last[1] = min(first_last[0], start), max(first_last[1], end)
+    if not spans:
+        return NewTrials(len(trials), failed, duplicates, wall)
+    opened = max(first for first, _ in spans.values())  # the last worker's first trial
+    closed = min(last for _, last in spans.values())  # the first worker's last one
+    steady = [1 for start, end, _ in trials if start is not None and opened <= start
+              and end <= closed]
+    return NewTrials(len(trials), failed, duplicates, wall, len(steady),
+                     (closed - opened).total_seconds())
 
 
 def measure_journal(code: Path, commit: str, prefilled: Path, size: int, workers: int,
@@ -352,9 +379,11 @@ def measure_journal(code: Path, commit: str, prefilled: Path, size: int, workers
 def make_row(commit: str, storage: str, size: int, workers: int, status: str,
              trials: NewTrials, seconds: float, prefill: float) -> Row:
     per_trial = trials.wall_s / trials.new * 1000 if trials.new else math.nan
+    steady = (trials.steady_s / trials.steady_trials * 1000 if trials.steady_trials >= 10
+              else math.nan)  # fewer: the workers hardly overlapped
     return Row(commit, storage, size, workers, status, trials.new, trials.failed,
-               trials.duplicates, trials.wall_s, per_trial, per_trial * workers, seconds,
-               prefill)
+               trials.duplicates, trials.wall_s, per_trial, per_trial * workers,
+               trials.steady_trials, steady, seconds, prefill)
 
 
 # --- PostgreSQL ---
@@ -496,16 +525,21 @@ def postgres_new_trials(database: str, before: int) -> NewTrials:
                              trials.c.datetime_complete)
                    .join(studies, studies.c.study_id == trials.c.study_id)
                    .where(studies.c.study_name == STUDY, trials.c.number >= before))
-            rows = [row for row in connection.execute(new) if row.state in FINISHED]
+            rows = [row for row in connection.execute(new) if row.state in FINISHED
+                    and row.datetime_complete is not None]
             ids = {row.trial_id for row in rows}
             duplicated = connection.execute(
                 sa.select(attributes.c.trial_id).where(attributes.c.key == "duplicate_of",
                                                        attributes.c.trial_id.in_(ids))
             ).scalars().all() if ids else []
+            workers = dict(connection.execute(
+                sa.select(attributes.c.trial_id, attributes.c.value_json)
+                .where(attributes.c.key == "worker", attributes.c.trial_id.in_(ids))
+            ).all()) if ids else {}
     finally:
         engine.dispose()
-    return summarise([row.datetime_start for row in rows if row.datetime_start],
-                     [row.datetime_complete for row in rows if row.datetime_complete],
+    return summarise([(row.datetime_start, row.datetime_complete,
+                       workers.get(row.trial_id)) for row in rows],
                      sum(row.state == TrialState.FAIL for row in rows), len(set(duplicated)))
 
 
@@ -519,23 +553,26 @@ def print_row(row: Row) -> None:
         print(f"{row.storage:>10} {row.before:>8,} trials, {row.workers} worker(s): "
               f"{row.new} new ({row.failed} failed, {row.duplicates} duplicates) in "
               f"{row.wall_s:.1f} s: {row.ms_per_trial:.1f} ms/trial, "
-              f"{row.worker_ms_per_trial:.1f} worker-ms/trial; command {row.command_s:.1f} s, "
+              f"{row.worker_ms_per_trial:.1f} worker-ms/trial, steady "
+              f"{row.steady_ms_per_trial:.1f} ms/trial over {row.steady_trials}; "
+              f"command {row.command_s:.1f} s, "
               f"storage ready in {row.prefill_s:.1f} s", flush=True)
 
 
 def print_table(rows: list[Row]) -> None:
     print(f"\n{'storage':>10} {'before':>8} {'W':>2} {'new':>5} {'wall s':>7} "
-          f"{'ms/trial':>9} {'worker-ms':>10} {'command s':>10}  status")
+          f"{'ms/trial':>9} {'worker-ms':>10} {'steady':>7} {'command s':>10}  status")
     for row in rows:
         print(f"{row.storage:>10} {row.before:>8,} {row.workers:>2} {row.new:>5} "
               f"{row.wall_s:>7.1f} {row.ms_per_trial:>9.1f} {row.worker_ms_per_trial:>10.1f} "
+              f"{row.steady_ms_per_trial:>7.1f} "
               f"{row.command_s:>10.1f}  {row.status}")
     groups = sorted({(row.storage, row.workers) for row in rows})
-    print(f"\ngoal: ms/trial at the largest size within {GOAL:g}x of the smallest")
+    print(f"\ngoal: steady ms/trial at the largest size within {GOAL:g}x of the smallest")
     for storage, workers in groups:
-        measured = sorted((row.before, row.ms_per_trial) for row in rows
+        measured = sorted((row.before, row.steady_ms_per_trial) for row in rows
                           if (row.storage, row.workers) == (storage, workers)
-                          and row.status == "ok" and not math.isnan(row.ms_per_trial))
+                          and row.status == "ok" and not math.isnan(row.steady_ms_per_trial))
         if len(measured) < 2:
             print(f"{storage:>10}, {workers} worker(s): fewer than two sizes measured")
             continue
