@@ -20,6 +20,7 @@ checks that this one returns what Optuna's own returns, on SQLite and PostgreSQL
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Container, Iterable, Iterator
 from typing import Any
@@ -32,6 +33,8 @@ from optuna.storages._rdb import models
 from optuna.trial import FrozenTrial, TrialState
 
 _ROWS_PER_FETCH = 10_000
+_MAX_LISTED_IDS = 1_000  # more unfinished ids (a grid enqueues up to 100,000) are not bound
+# one by one: SQLite and PostgreSQL cap a statement's parameters (32,766 and 65,535)
 _TRIALS = models.TrialModel.__table__
 
 
@@ -47,10 +50,16 @@ class BulkReadRDBStorage(RDBStorage):
         `_CachedStorage` uses it."""
         included = {trial_id for trial_id in included_trial_ids
                     if trial_id <= trial_id_greater_than}
-        condition = _TRIALS.c.study_id == study_id
+        condition, wanted = _TRIALS.c.study_id == study_id, None
         if trial_id_greater_than > -1:
             newer = _TRIALS.c.trial_id > trial_id_greater_than
-            condition &= sa.or_(_TRIALS.c.trial_id.in_(included), newer) if included else newer
+            if len(included) > _MAX_LISTED_IDS:  # from the oldest, the rest dropped here
+                condition &= _TRIALS.c.trial_id >= min(included)
+                wanted = included
+            elif included:
+                condition &= sa.or_(_TRIALS.c.trial_id.in_(included), newer)
+            else:
+                condition &= newer
         if states is not None:
             assert isinstance(states, Iterable)
             condition &= _TRIALS.c.state.in_(list(states))
@@ -63,36 +72,42 @@ class BulkReadRDBStorage(RDBStorage):
             if connection.execute(sa.select(studies.c.study_id)
                                   .where(studies.c.study_id == study_id)).first() is None:
                 raise KeyError(models.NOT_FOUND_MSG)  # as Optuna's read of a missing study
-            return _read(connection, condition)
+            return _read(connection, condition, wanted, trial_id_greater_than)
 
 
-def _read(connection: sa.Connection, condition: sa.ColumnElement[bool]) -> list[FrozenTrial]:
+def _read(connection: sa.Connection, condition: sa.ColumnElement[bool],
+          wanted: set[int] | None, newer_than: int) -> list[FrozenTrial]:
+    """The trials `condition` selects (of those, when `wanted` is given, only the ones in it
+    or newer than `newer_than`), with their rows from every other table."""
     trials: dict[int, dict[str, Any]] = {}
     for trial_id, number, state, start, complete in connection.execute(
             sa.select(_TRIALS.c.trial_id, _TRIALS.c.number, _TRIALS.c.state,
                       _TRIALS.c.datetime_start, _TRIALS.c.datetime_complete)
             .where(condition).order_by(_TRIALS.c.trial_id)):
+        if wanted is not None and trial_id not in wanted and trial_id <= newer_than:
+            continue
         trials[trial_id] = {"number": number, "state": state, "datetime_start": start,
                             "datetime_complete": complete, "values": {}, "params": {},
                             "distributions": {}, "user_attrs": {}, "system_attrs": {},
                             "intermediate_values": {}}
+    rows = functools.partial(_rows, connection, condition, trials)
     value_type = models.TrialValueModel
-    for trial_id, objective, value, kind in _rows(connection, condition, value_type, (
+    for trial_id, objective, value, kind in rows(value_type, (
             "objective", "value", "value_type"), "trial_value_id"):
         trials[trial_id]["values"][objective] = value_type.stored_repr_to_value(value, kind)
     parsed: dict[str, BaseDistribution] = {}
-    for trial_id, name, value, text in _rows(connection, condition, models.TrialParamModel, (
+    for trial_id, name, value, text in rows(models.TrialParamModel, (
             "param_name", "param_value", "distribution_json"), "param_id"):
         distribution = parsed.get(text) or parsed.setdefault(text, json_to_distribution(text))
         trials[trial_id]["params"][name] = distribution.to_external_repr(value)
         trials[trial_id]["distributions"][name] = distribution
     for field, model in (("user_attrs", models.TrialUserAttributeModel),
                          ("system_attrs", models.TrialSystemAttributeModel)):
-        for trial_id, key, text in _rows(connection, condition, model, ("key", "value_json"),
-                                         model.__table__.primary_key.columns[0].name):
+        for trial_id, key, text in rows(model, ("key", "value_json"),
+                                        model.__table__.primary_key.columns[0].name):
             trials[trial_id][field][key] = _loads(text)
     step_type = models.TrialIntermediateValueModel
-    for trial_id, step, value, kind in _rows(connection, condition, step_type, (
+    for trial_id, step, value, kind in rows(step_type, (
             "step", "intermediate_value", "intermediate_value_type"),
             "trial_intermediate_value_id"):
         trials[trial_id]["intermediate_values"][step] = \
@@ -100,14 +115,15 @@ def _read(connection: sa.Connection, condition: sa.ColumnElement[bool]) -> list[
     return [_frozen(trial_id, fields) for trial_id, fields in trials.items()]
 
 
-def _rows(connection: sa.Connection, condition: sa.ColumnElement[bool], model: Any,
-          columns: tuple[str, ...], order: str) -> Iterator[sa.Row[Any]]:
-    """(trial_id, *columns) of `model`'s rows that belong to the selected trials, streamed."""
+def _rows(connection: sa.Connection, condition: sa.ColumnElement[bool], trials: Container[int],
+          model: Any, columns: tuple[str, ...], order: str) -> Iterator[sa.Row[Any]]:
+    """(trial_id, *columns) of `model`'s rows that belong to `trials`, streamed."""
     table = model.__table__
-    return connection.execute(
+    rows = connection.execute(
         sa.select(table.c.trial_id, *(table.c[name] for name in columns))
         .join(_TRIALS, _TRIALS.c.trial_id == table.c.trial_id)
         .where(condition).order_by(table.c.trial_id, table.c[order]))
+    return (row for row in rows if row[0] in trials)
 
 
 def _loads(text: str) -> Any:
