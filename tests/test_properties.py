@@ -283,7 +283,8 @@ def plausible_spaces(draw: st.DrawFn) -> dict:
         "expansion": st.lists(st.floats(0.5, 8), min_size=1, max_size=2),
         "se": st.lists(st.sampled_from([0, 0.25, 1]), min_size=1, max_size=2),
         "activation": st.lists(st.sampled_from(ACTIVATIONS), min_size=1, max_size=2),
-        "repeats": st.lists(st.integers(1, 4), min_size=1, max_size=2)})
+        "repeats": st.lists(st.integers(1, 4), min_size=1, max_size=2),
+        "width": st.lists(st.floats(0.1, 4), min_size=1, max_size=2)})
     stages = st.dictionaries(st.sampled_from(["0", "1", "3", "7", "12"]), stage, max_size=3)
     size = st.sampled_from(["resolution", "rho"])
     dimensions = {

@@ -1,7 +1,7 @@
 """Declarative search spaces (YAML in search_spaces/): validated on load, sampled with Optuna.
 
 A space names a base preset, the dimensions to vary (α, resolution or ρ, stride schedule, block
-family for the whole network, per-stage kernel/expansion/SE/activation/depth), the training
+family for the whole network, per-stage kernel/expansion/SE/activation/depth/width), the training
 recipe (the fidelity), the objectives and the constraints. Every error names the file, the key
 and what is allowed. No JAX here: sampling a spec and costing it takes microseconds.
 """
@@ -29,7 +29,7 @@ from mnsearch.search.space_values import (
     stage_number,
 )
 from mnsearch.spec.arch import ArchSpec, spec_from_dict
-from mnsearch.spec.blocks import SpecError
+from mnsearch.spec.blocks import SpecError, make_divisible
 from mnsearch.spec.families import PRESETS, preset
 from mnsearch.spec.io import read_data_file
 from mnsearch.spec.values import shown
@@ -268,6 +268,10 @@ def _apply_stage_choices(spec: ArchSpec, params: dict[str, Any]) -> ArchSpec:
             blocks = [dataclasses.replace(block, expansion=float(pick("expansion")))
                       if block.block_type == "ir" and block.expansion != 1.0 else block
                       for block in blocks]
+        if pick("width") is not None:  # on top of α, rounded as α's widths are
+            blocks = [dataclasses.replace(block, out_channels=make_divisible(
+                block.out_channels * float(pick("width")), spec.channel_divisor))
+                for block in blocks]
         if pick("repeats") is not None:  # keep the first (strided) block, repeat the last
             repeats = int(pick("repeats"))
             tail = dataclasses.replace(blocks[-1], stride=1)

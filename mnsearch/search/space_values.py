@@ -23,9 +23,10 @@ from mnsearch.train.config import TrainConfig, recipe_fields
 
 BLOCK_FAMILIES = {"v1": "v1", "v2": "v2", "v3": "v3-small", "v3-large": "v3-large",
                   "v3-small": "v3-small"}
-STAGE_KEYS = ("kernel", "expansion", "se", "activation", "repeats")
+STAGE_KEYS = ("kernel", "expansion", "se", "activation", "repeats", "width")
 MAX_CHOICES = 10_000  # values of one dimension: more cannot be gridded, nor usefully sampled
 MAX_REPEATS = 32  # blocks of one stage (MobileNets use at most 6)
+MAX_STAGE_WIDTH = 16  # a stage's width multiplier on top of α
 MAX_SEED = 2**32 - 1  # numpy and JAX seeds are unsigned 32-bit words
 _STAGE_NUMBER = re.compile(r"[0-9]{1,3}")
 
@@ -85,6 +86,8 @@ RULES = {
     "activation": _word_rule(ACTIVATIONS),
     "repeats": Rule(lambda v: is_integer(v) and 1 <= v <= MAX_REPEATS,
                     f"an integer from 1 to {MAX_REPEATS}"),
+    "width": Rule(lambda v: is_number(v) and 0 < v <= MAX_STAGE_WIDTH,
+                  f"a number > 0 and <= {MAX_STAGE_WIDTH} (a multiplier of the stage's width)"),
 }
 
 

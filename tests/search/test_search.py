@@ -376,6 +376,7 @@ def test_live_hypervolume_counts_the_cost_of_stopped_trials(tmp_path, image_fold
     ("dimensions: {stages: {se: [.inf]}}", "inf must be a ratio in [0, 1]"),
     ("dimensions: {stages: {expansion: [.nan]}}", "nan must be a number > 0 and <= 64"),
     ("dimensions: {stages: {repeats: [1000000000]}}", "must be an integer from 1 to 32"),
+    ("dimensions: {stages: {width: [0]}}", "0 must be a number > 0 and <= 16"),
     ("dimensions: {stages: {'1': {kernel: [3]}, 1: {se: [0]}}}", "stage 1 is given twice"),
     ("dimensions: {stages: {'5': {kernel: [3]}}}",
      "'dimensions.stages.5': no such stage (stages 0-4 of v1 can be searched)"),
@@ -439,3 +440,37 @@ def test_ranges_keep_their_end_and_never_overshoot(tmp_path):
     assert set(space.choices) == {"alpha", "rho", "stage2_kernel", "stage3_se"}
     assert space.constraints == {"max_madds": 1e7}  # YAML 1.1 would read '1e7' as text
     assert space.recipe == {"subset": 2000, "lr": 1}
+
+
+def test_a_stage_width_multiplies_that_stage_only_rounded_as_alpha_is(tmp_path):
+    """`width` scales one stage's output channels on top of α (V2/V3 to multiples of 8, as
+    their α is), so a search can spend parameters early and save them late; the residual
+    blocks inside the stage keep equal widths and the network still builds and runs."""
+    import jax.numpy as jnp
+
+    import mnsearch
+    from mnsearch.cost import cost
+    from mnsearch.nn.model import eval_view
+    from mnsearch.search.space import build_spec, load_space
+
+    path = tmp_path / "widths.yaml"
+    path.write_text("base: v2\ndimensions: {alpha: [0.35], stages: "
+                    "{'1': {width: [1, 2]}, '6': {width: [0.5]}}}\n")
+    space = load_space(path)
+    assert space.choices["stage1_width"] == [1, 2]
+
+    def spec(width: float):
+        return build_spec(space, {"alpha": 0.35, "stage1_width": width, "stage6_width": 0.5},
+                          in_channels=1, num_classes=10, dataset_resolution=32)
+
+    plain = mnsearch.preset("v2", 0.35, 32, num_classes=10, in_channels=1)
+    wide = spec(2)
+    widths = [[block.out_channels for block in stage] for stage in wide.stages]
+    published = [[block.out_channels for block in stage] for stage in plain.stages]
+    assert (published[1], widths[1]) == ([8, 8], [16, 16])
+    assert (published[6], widths[6]) == ([112], [56])
+    assert [w for i, w in enumerate(widths) if i not in (1, 6)] == \
+        [w for i, w in enumerate(published) if i not in (1, 6)]
+    assert cost(wide).params > cost(spec(1)).params
+    model = eval_view(mnsearch.build(wide))
+    assert model(jnp.zeros((2, 32, 32, 1))).shape == (2, 10)
