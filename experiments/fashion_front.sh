@@ -9,6 +9,8 @@
 # killed final from its last epoch), and log.txt with the commands and their wall times.
 #
 #   experiments/fashion_front.sh sweep                    # the proxy sweep (stops after 3000 s)
+#   experiments/fashion_front.sh tiny [SECONDS] [JOBS]    # the same for search_spaces/
+#                                                         # fashion_tiny.yaml (< 100K params)
 #   experiments/fashion_front.sh final TRIALS [EPOCHS] [JOBS]  # finalize proxy trials "6,1"
 #   experiments/fashion_front.sh erasing TRIALS [EPOCHS]  # the same with random erasing 0.5
 #   experiments/fashion_front.sh export TRIAL             # a final trial exported to
@@ -31,13 +33,18 @@ timed() {
   log "done in $(( $(date +%s) - started )) s: $*"
 }
 
-step=${1:?"usage: $0 sweep|final TRIALS [EPOCHS] [JOBS]|erasing TRIALS [EPOCHS]|export TRIAL"}
+step=${1:?"usage: $0 sweep|tiny [SECONDS] [JOBS]|final TRIALS [EPOCHS] [JOBS]|erasing TRIALS [EPOCHS]|export TRIAL"}
 case "$step" in
   sweep)
     # Sweep checkpoints are scratch (only the front's are kept, and finals retrain from scratch).
     timed "$mnsearch" sweep search_spaces/fashion_small.yaml --storage "$storage" \
       --artifacts runs/fashion_front-artifacts --out "$out/sweep" --trials 120 --timeout 3000 \
       --seed 0 ;;
+  tiny)
+    # Per-stage widths under 100K parameters; the same proxy recipe, scratch checkpoints.
+    timed "$mnsearch" sweep search_spaces/fashion_tiny.yaml --storage "$storage" \
+      --artifacts runs/fashion_front-artifacts --out "$out/sweep-tiny" --trials 120 \
+      --timeout "${2:-3000}" --jobs "${3:-1}" --seed 0 ;;
   final)
     timed "$mnsearch" finalize --study fashion_small --storage "$storage" --trials "$2" \
       --epochs "${3:-40}" --jobs "${4:-1}" --final-study fashion_small-final-noerasing \
