@@ -15,6 +15,8 @@
 #   experiments/fashion_front.sh erasing TRIALS [EPOCHS]  # the same with random erasing 0.5
 #   experiments/fashion_front.sh export TRIAL             # a final trial exported to
 #                                                         # final-trial-TRIAL/, then evaluated
+#   experiments/fashion_front.sh final-tiny TRIALS [EPOCHS] [JOBS]  # fashion_tiny's, the same
+#   experiments/fashion_front.sh export-tiny TRIAL        # to tiny-final-trial-TRIAL/
 #   .venv/bin/python experiments/fashion_front_summary.py # finals.csv, targets.csv, front.png
 #
 # Each step is resumable: rerun the same command and finished trials are kept.
@@ -33,7 +35,17 @@ timed() {
   log "done in $(( $(date +%s) - started )) s: $*"
 }
 
-step=${1:?"usage: $0 sweep|tiny [SECONDS] [JOBS]|final TRIALS [EPOCHS] [JOBS]|erasing TRIALS [EPOCHS]|export TRIAL"}
+# spec, weights and model card (no ONNX: the targets are accuracy), then the test split read
+# from the committed weights, as a reader of the results would check them
+export_final() {  # FINAL_STUDY TRIAL FOLDER
+  timed "$mnsearch" export --study "$1" --storage "$storage" --trial "$2" \
+    --artifacts "$artifacts" --formats spec,weights,card --out "$3"
+  "$mnsearch" evaluate "$3" --dataset fashion-mnist --split test --json > "$3/evaluate-test.json"
+  log "evaluate $3: $(cat "$3/evaluate-test.json")"
+}
+
+usage="sweep|tiny [SECONDS] [JOBS]|final[-tiny] TRIALS [EPOCHS] [JOBS]|erasing TRIALS [EPOCHS]"
+step=${1:?"usage: $0 $usage|export[-tiny] TRIAL"}
 case "$step" in
   sweep)
     # Sweep checkpoints are scratch (only the front's are kept, and finals retrain from scratch).
@@ -49,16 +61,14 @@ case "$step" in
     timed "$mnsearch" finalize --study fashion_small --storage "$storage" --trials "$2" \
       --epochs "${3:-40}" --jobs "${4:-1}" --final-study fashion_small-final-noerasing \
       --artifacts "$artifacts" --out "$out/final-noerasing" ;;
+  final-tiny)
+    timed "$mnsearch" finalize --study fashion_tiny --storage "$storage" --trials "$2" \
+      --epochs "${3:-40}" --jobs "${4:-1}" --final-study fashion_tiny-final-noerasing \
+      --artifacts "$artifacts" --out "$out/final-tiny" ;;
   erasing)
     timed "$mnsearch" finalize --study fashion_small --storage "$storage" --trials "$2" \
       --epochs "${3:-40}" --set erasing=0.5 --artifacts "$artifacts" --out "$out/final" ;;
-  export)
-    # spec, weights and model card (no ONNX: the targets are accuracy), then the test split
-    # read from the committed weights, as a reader of the results would check them
-    timed "$mnsearch" export --study fashion_small-final-noerasing --storage "$storage" --trial "$2" \
-      --artifacts "$artifacts" --formats spec,weights,card --out "$out/final-trial-$2"
-    "$mnsearch" evaluate "$out/final-trial-$2" --dataset fashion-mnist --split test --json \
-      > "$out/final-trial-$2/evaluate-test.json"
-    log "evaluate final-trial-$2: $(cat "$out/final-trial-$2/evaluate-test.json")" ;;
+  export) export_final fashion_small-final-noerasing "$2" "$out/final-trial-$2" ;;
+  export-tiny) export_final fashion_tiny-final-noerasing "$2" "$out/tiny-final-trial-$2" ;;
   *) echo "unknown step '$step'" >&2; exit 2 ;;
 esac
