@@ -12,8 +12,10 @@ table (trials, values, parameters, attributes, intermediate values), streamed fr
 and merged by trial id: rows are tuples, each distinct distribution text is parsed once, and
 attribute values go through `orjson`. Everything else — writes, single-trial reads, the
 schema — is Optuna's. Both `_CachedStorage` (which `optuna.load_study` puts in front of any
-`RDBStorage`) and plain reads use it. All tables are read in one transaction (a snapshot on
-PostgreSQL and SQLite), so a trial's rows agree with its state. `_get_trials` is Optuna's
+`RDBStorage`) and plain reads use it. All tables are read in one REPEATABLE READ transaction
+on PostgreSQL and MySQL, a snapshot, so a trial's rows agree with its state (SQLite's driver
+reads each query apart: a trial finishing meanwhile may show its values while still running,
+and is read again as unfinished, as `_CachedStorage` does anyway). `_get_trials` is Optuna's
 private hook, unchanged in signature since Optuna 2; `tests/search/test_rdb_storage.py`
 checks that this one returns what Optuna's own returns, on SQLite and PostgreSQL.
 """
