@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -118,7 +118,7 @@ def _read(connection: sa.Connection, condition: sa.ColumnElement[bool],
 
 
 def _rows(connection: sa.Connection, condition: sa.ColumnElement[bool], trials: Container[int],
-          model: Any, columns: tuple[str, ...], order: str) -> Iterator[sa.Row[Any]]:
+          model: Any, columns: tuple[str, ...], order: str) -> Iterator[Sequence[Any]]:
     """(trial_id, *columns) of `model`'s rows that belong to `trials`, streamed."""
     table = model.__table__
     rows = connection.execute(
