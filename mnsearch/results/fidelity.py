@@ -124,7 +124,10 @@ def _pairs(proxy: pd.DataFrame, final: pd.DataFrame, objectives: Sequence[str],
                                                       "madds", "params")},
         "final_accuracy": finals[measure].astype(float).to_numpy(),
         "final_test_accuracy": finals["test_accuracy"].astype(float).to_numpy(),
-        "final_front": pareto_mask(final_values, directions) if len(finals) else [],
+        # An empty list would be an object column, which pandas reads as column labels
+        # rather than a row mask (a finalize stopped before its first model finished).
+        "final_front": (pareto_mask(final_values, directions) if len(finals)
+                        else np.zeros(0, dtype=bool)),
         **{column: finals[column].to_numpy() for column in columns
            if column not in ("madds", "params") and column in cost_fields},
     })

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from mnsearch.results.fidelity import fidelity
+from mnsearch.results.fidelity import PAIR_COLUMNS, fidelity
 from mnsearch.results.frames import COLUMNS
 
 
@@ -75,6 +75,16 @@ def test_test_accuracy_measure_and_too_few_pairs():
     summary = result.summary().set_index("quantity")["value"]
     assert summary["Kendall tau"].startswith("0.600 [") and summary["stopped early, on final "
                                                                     "front"] == "5"
+
+
+def test_a_final_study_with_nothing_finished_yet_pairs_nothing():
+    # A finalize interrupted before its first final model finished writes its results too.
+    waiting = FINAL.assign(state="WAITING", val_accuracy=None, test_accuracy=None)
+    result = fidelity(PROXY, waiting)
+    assert result.pairs.empty and list(result.pairs.columns) == PAIR_COLUMNS
+    assert (result.final_front, result.final_front_on_proxy_front) == (0, 0)
+    assert result.stopped_on_final_front == () and math.isnan(result.mean_regret)
+    assert result.summary().set_index("quantity")["value"]["configurations"] == 0
 
 
 def test_fidelity_of_real_study_frames_by_both_measures():

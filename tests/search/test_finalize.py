@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import optuna
 import pandas as pd
@@ -12,7 +13,7 @@ import pytest
 from optuna.trial import TrialState
 
 from mnsearch.cli.main import main
-from mnsearch.cli.sweep_display import sweep_and_write
+from mnsearch.cli.sweep_display import sweep_and_write, write_sweep_results
 from mnsearch.search.finalize import FinalizeOptions, Selection, prepare_finalize
 from mnsearch.search.record import StudyRecord, TrialRecord
 from mnsearch.search.storage import open_existing_storage, open_storage
@@ -258,3 +259,15 @@ def test_the_commands_defaults_are_the_librarys():
 
     assert (command.FINAL_SUFFIX, command.DEFAULT_EPOCHS) == (library.FINAL_SUFFIX,
                                                               library.DEFAULT_EPOCHS)
+
+
+def test_results_of_a_final_study_stopped_before_any_model_finished(tmp_path, proxy):
+    """A finalize interrupted in its first epochs still writes its (empty) fidelity table."""
+    storage = open_storage(str(tmp_path / "s.journal"))
+    final = optuna.create_study(study_name="toy-final", storage=storage,
+                                directions=proxy.directions)
+    replace(StudyRecord.of(proxy), proxy_study="toy").write(final)
+    final.enqueue_trial(proxy.trials[0].params, user_attrs={"proxy_trial": 0})
+    paths = write_sweep_results(final, tmp_path / "out", str(tmp_path / "s.journal"))
+    assert pd.read_csv(paths["fidelity"]).empty
+    assert "toy-final" in paths["report"].read_text()
