@@ -2,8 +2,9 @@
 
     .venv/bin/python experiments/fashion_front_summary.py [--out experiments/results/fashion_front]
 
-Reads the journal of `experiments/fashion_front.sh` (the proxy sweep `fashion_small`, its finals
-`fashion_small-final-noerasing`, the front's, and `fashion_small-final` with random erasing) and the
+Reads the journal of `experiments/fashion_front.sh` (the proxy sweeps `fashion_small` and
+`fashion_tiny`, their fronts' finals `fashion_small-final-noerasing` and
+`fashion_tiny-final-noerasing`, and `fashion_small-final` with random erasing) and the
 `evaluate-test.json` of every exported final (test accuracy recomputed by `mnsearch evaluate`
 from the committed weights). Writes `finals.csv` (one row per final model: proxy trial,
 architecture, parameters, Mult-Adds, epochs, validation and test accuracy, training hours),
@@ -30,15 +31,23 @@ from mnsearch.search.storage import StudyNotFoundError, load_study, open_existin
 
 TARGETS = [("< 100K", 100_000, 0.926, False), ("<= 300K", 300_000, 0.940, True),
            ("<= 1M", 1_000_000, 0.945, True)]  # label, params, test accuracy, inclusive
-FINALS = {"fashion_small-final": "erasing 0.5", "fashion_small-final-noerasing": "no erasing"}
-FRONT = "fashion_small-final-noerasing"  # the front's final study (erasing measured worse)
-COLOURS = {"no erasing": "seagreen", "erasing 0.5": "darkorange"}
+# final study: its label in the figure (the proxy sweep's space, the recipe)
+FINALS = {"fashion_small-final": "fashion_small, erasing 0.5",
+          "fashion_small-final-noerasing": "fashion_small",
+          "fashion_tiny-final-noerasing": "fashion_tiny (per-stage widths)"}
+# the fronts' final studies (erasing was measured worse) and the prefix of their exported
+# folders (`fashion_front.sh export TRIAL` / `export-tiny TRIAL`); the targets choose among them
+FRONTS = {"fashion_small-final-noerasing": "final-trial-",
+          "fashion_tiny-final-noerasing": "tiny-final-trial-"}
+PROXIES = {"fashion_small": "lightgray", "fashion_tiny": "lightsteelblue"}
+COLOURS = {"fashion_small": "seagreen", "fashion_small, erasing 0.5": "darkorange",
+           "fashion_tiny (per-stage widths)": "royalblue"}
 
 
 def finals(storage: object, out: Path) -> pd.DataFrame:
     """Every finished final model with its recomputed test accuracy (None until exported)."""
     rows = []
-    for name, recipe in FINALS.items():
+    for name, label in FINALS.items():
         try:
             frame = trials_frame(load_study(storage, name))
         except StudyNotFoundError:  # a final study not started yet
@@ -46,7 +55,7 @@ def finals(storage: object, out: Path) -> pd.DataFrame:
         for _, trial in completed(frame).iterrows():
             evaluated = _evaluated(out, name, int(trial["number"]))
             rows.append({
-                "final_study": name, "recipe": recipe, "trial": int(trial["number"]),
+                "final_study": name, "label": label, "trial": int(trial["number"]),
                 "proxy_trial": trial.get("proxy_trial"), "blocks": trial.get("blocks"),
                 "alpha": trial["alpha"], "params": int(trial["params"]),
                 "madds": int(trial["madds"]), "epochs": int(trial["epochs_done"]),
@@ -58,10 +67,11 @@ def finals(storage: object, out: Path) -> pd.DataFrame:
 
 
 def _evaluated(out: Path, study: str, trial: int) -> float | None:
-    """The test accuracy `mnsearch evaluate` recomputed on the exported folder
-    (`fashion_front.sh export TRIAL` writes final-trial-TRIAL/), if exported."""
-    result = out / f"final-trial-{trial}" / "evaluate-test.json"
-    if study != FRONT or not result.exists():
+    """The test accuracy `mnsearch evaluate` recomputed on the exported folder, if exported."""
+    if study not in FRONTS:
+        return None
+    result = out / f"{FRONTS[study]}{trial}" / "evaluate-test.json"
+    if not result.exists():
         return None
     return float(json.loads(result.read_text())["accuracy"])
 
@@ -70,7 +80,7 @@ def targets(table: pd.DataFrame) -> pd.DataFrame:
     """Per target, the final model chosen by validation accuracy among those under the size
     (selection never looks at the test split)."""
     rows = []
-    pool = table[table["final_study"] == FRONT] if len(table) else table
+    pool = table[table["final_study"].isin(list(FRONTS))] if len(table) else table
     for label, size, goal, inclusive in TARGETS:
         fits = pool[pool["params"] <= size] if inclusive else pool[pool["params"] < size]
         if not len(fits):
@@ -79,7 +89,8 @@ def targets(table: pd.DataFrame) -> pd.DataFrame:
         best = fits.sort_values("val_accuracy").iloc[-1]
         test = best["test_accuracy_evaluated"]
         test = best["test_accuracy_at_training"] if pd.isna(test) else test
-        rows.append({"target": label, "goal": goal, "trial": int(best["trial"]),
+        rows.append({"target": label, "goal": goal,
+                     "final_study": best["final_study"], "trial": int(best["trial"]),
                      "params": int(best["params"]), "madds": int(best["madds"]),
                      "val_accuracy": best["val_accuracy"], "test_accuracy": test,
                      "evaluated": not pd.isna(best["test_accuracy_evaluated"]),
@@ -87,24 +98,27 @@ def targets(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def figure(table: pd.DataFrame, proxy: pd.DataFrame, published: Path):
-    """Test accuracy of the finals against parameters and Mult-Adds, over the proxy front
+def figure(table: pd.DataFrame, proxies: dict[str, pd.DataFrame], published: Path):
+    """Test accuracy of the finals against parameters and Mult-Adds, over the proxy fronts
     (validation accuracy at 4 epochs on 10,000 images) and the published points."""
     reference = read_reference_points(published)
     plot = make_subplots(1, 2, subplot_titles=("against parameters", "against Mult-Adds"),
                          shared_yaxes=True)
-    front = pareto_frame(proxy, ("accuracy", "params"))
+    fronts = {name: pareto_frame(proxy, ("accuracy", "params"))
+              for name, proxy in proxies.items()}
     for column, axis in (("params", 1), ("madds", 2)):
-        plot.add_scatter(x=front[column] / 1e6, y=front["val_accuracy"], mode="markers",
-                         name="proxy front (validation, 4 epochs x 10k)", row=1, col=axis,
-                         marker={"color": "lightgray", "size": 8}, showlegend=axis == 1)
-        for recipe, group in table.groupby("recipe") if len(table) else []:
+        for name, front in fronts.items():
+            plot.add_scatter(x=front[column] / 1e6, y=front["val_accuracy"], mode="markers",
+                             name=f"{name} proxy front (validation, 4 epochs x 10k)",
+                             marker={"color": PROXIES[name], "size": 8}, row=1, col=axis,
+                             showlegend=axis == 1)
+        for label, group in table.groupby("label") if len(table) else []:
             accuracy = group["test_accuracy_evaluated"].fillna(group["test_accuracy_at_training"])
             plot.add_scatter(x=group[column] / 1e6, y=accuracy, mode="markers+text",
-                             name=f"final, {recipe} (test)", row=1, col=axis,
+                             name=f"final, {label} (test)", row=1, col=axis,
                              text=[f"#{trial}" for trial in group["trial"]],
                              textposition="bottom center",
-                             marker={"size": 11, "color": COLOURS[recipe]},
+                             marker={"size": 11, "color": COLOURS[label]},
                              showlegend=axis == 1)
         values = reference.params if column == "params" else reference.x
         shown = [index for index, value in enumerate(values or []) if value == value]
@@ -133,8 +147,8 @@ def main() -> None:
     table.to_csv(args.out / "finals.csv", index=False)
     goals = targets(table)
     goals.to_csv(args.out / "targets.csv", index=False)
-    proxy = trials_frame(load_study(storage, "fashion_small"))
-    plot = figure(table, proxy, args.out / "published.csv")
+    proxies = {name: trials_frame(load_study(storage, name)) for name in PROXIES}
+    plot = figure(table, proxies, args.out / "published.csv")
     plot.write_html(args.out / "front.html", include_plotlyjs=True)
     write_png(plot, args.out / "front.png", 1100, 520)
     args.docs_image.write_bytes((args.out / "front.png").read_bytes())
