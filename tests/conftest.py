@@ -27,3 +27,22 @@ def image_folder(tmp_path_factory):
             image[row * 6:(row + 1) * 6, column * 6:(column + 1) * 6] += 150
             Image.fromarray(image).save(root / f"class{label}" / f"{index}.png")
     return root
+
+
+def _storage_url(kind: str, folder: str) -> str:
+    """A storage of `kind` in `folder`: a journal file, a SQLite database, or the PostgreSQL
+    server of MNSEARCH_TEST_POSTGRES (.ci/run starts one; the test is skipped without it)."""
+    if kind == "journal":
+        return os.path.join(folder, "studies.journal")
+    if kind == "sqlite":
+        return f"sqlite:///{folder}/studies.db"
+    url = os.environ.get("MNSEARCH_TEST_POSTGRES")
+    if not url:
+        pytest.skip("set MNSEARCH_TEST_POSTGRES=postgresql://… (.ci/run starts a server)")
+    return url
+
+
+@pytest.fixture(scope="session")
+def storage_url():
+    """`storage_url(kind, folder)`: journal, sqlite or postgresql (see `_storage_url`)."""
+    return _storage_url

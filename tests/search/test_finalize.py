@@ -227,11 +227,9 @@ def test_a_final_study_of_another_proxy_or_recipe_is_refused(tmp_path, proxy, ca
     assert "was trained with subset=20" in capsys.readouterr().err
 
 
-def test_finalize_on_postgresql(tmp_path, image_folder):
+def test_finalize_on_postgresql(tmp_path, image_folder, storage_url):
     """The sweep, then finalize, on one PostgreSQL database (as machines sharing it would)."""
-    url = os.environ.get("MNSEARCH_TEST_POSTGRES")
-    if not url:
-        pytest.skip("set MNSEARCH_TEST_POSTGRES=postgresql://… (.ci/run starts a server)")
+    url = storage_url("postgresql", str(tmp_path))
     name = f"pg-{os.getpid()}-{time.time_ns()}"
     space = tmp_path / "space.yaml"
     space.write_text(

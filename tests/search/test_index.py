@@ -9,7 +9,6 @@ the dominance counts at each rung, the Pareto front, the running trials.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections import Counter
 
@@ -43,17 +42,6 @@ operation = st.one_of(
     st.tuples(st.just("fail"), st.integers(0, 30)),
     st.tuples(st.just("refresh")),
 )
-
-
-def _storage_url(kind: str, folder: str) -> str:
-    if kind == "journal":
-        return os.path.join(folder, "index.journal")
-    if kind == "sqlite":
-        return f"sqlite:///{folder}/index.db"
-    url = os.environ.get("MNSEARCH_TEST_POSTGRES")
-    if not url:
-        pytest.skip("set MNSEARCH_TEST_POSTGRES to test on PostgreSQL")
-    return url
 
 
 def _apply(writer: optuna.Study, step: tuple, live: dict[int, optuna.Trial]) -> None:
@@ -124,9 +112,10 @@ def _check(index: StudyIndex, reader: optuna.Study) -> None:
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(operation, min_size=1, max_size=40))
 @example(steps=[("ask",), ("key", 0, "a"), ("refresh",), ("key", 0, "b")])  # a key rewritten
-def test_the_index_agrees_with_a_full_reread_after_every_change(kind, steps, tmp_path_factory):
+def test_the_index_agrees_with_a_full_reread_after_every_change(kind, steps, tmp_path_factory,
+                                                                storage_url):
     folder = str(tmp_path_factory.mktemp(kind))
-    url = _storage_url(kind, folder)
+    url = storage_url(kind, folder)
     name = f"index-{uuid.uuid4().hex[:12]}"  # a database outlives the test session
     writer = optuna.create_study(study_name=name, storage=open_storage(url),
                                  directions=DIRECTIONS)

@@ -11,7 +11,6 @@ field by field.
 from __future__ import annotations
 
 import math
-import os
 import uuid
 
 import optuna
@@ -45,15 +44,6 @@ operation = st.one_of(
     st.tuples(st.just("prune"), st.integers(0, 30)),
     st.tuples(st.just("fail"), st.integers(0, 30)),
 )
-
-
-def _url(kind: str, folder: str) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{folder}/bulk.db"
-    url = os.environ.get("MNSEARCH_TEST_POSTGRES")
-    if not url:
-        pytest.skip("set MNSEARCH_TEST_POSTGRES to test on PostgreSQL")
-    return url
 
 
 def _apply(study: optuna.Study, step: tuple, live: dict[int, optuna.Trial]) -> None:
@@ -100,8 +90,8 @@ def _same(bulk: list[FrozenTrial], optuna_trials: list[FrozenTrial]) -> None:
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(operation, min_size=1, max_size=30), cut=st.integers(0, 30))
 def test_bulk_reads_equal_optunas_for_every_filter(kind, steps, cut, tmp_path_factory,
-                                                   monkeypatch):
-    url = _url(kind, str(tmp_path_factory.mktemp(kind)))
+                                                   monkeypatch, storage_url):
+    url = storage_url(kind, str(tmp_path_factory.mktemp(kind)))
     optunas, bulk = RDBStorage(url), BulkReadRDBStorage(url)
     try:
         study = optuna.create_study(study_name=f"bulk-{uuid.uuid4().hex[:12]}", storage=optunas,

@@ -177,13 +177,10 @@ def _trainings(study):
 
 @pytest.mark.parametrize("backend", ["journal", "postgresql"])
 def test_two_sweeps_started_together_train_each_configuration_once(tmp_path, image_folder,
-                                                                   backend):
+                                                                   backend, storage_url):
     """Two `mnsearch sweep` commands at the same instant (two machines, say): the grid is
     enqueued once between them and each configuration trained once."""
-    if backend == "postgresql" and "MNSEARCH_TEST_POSTGRES" not in os.environ:
-        pytest.skip("set MNSEARCH_TEST_POSTGRES=postgresql://… (.ci/run starts a server)")
-    url = os.environ["MNSEARCH_TEST_POSTGRES"] if backend == "postgresql" \
-        else str(tmp_path / "s.journal")
+    url = storage_url(backend, str(tmp_path))
     study_name = f"toy-{os.getpid()}-{time.time_ns()}"
     space_path = _space(tmp_path, image_folder, alphas=(0.25, 0.5), rhos=(1.0, 0.75))
     processes = [subprocess.Popen(
