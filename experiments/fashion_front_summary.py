@@ -40,6 +40,7 @@ FINALS = {"fashion_small-final": "fashion_small, erasing 0.5",
 FRONTS = {"fashion_small-final-noerasing": "final-trial-",
           "fashion_tiny-final-noerasing": "tiny-final-trial-"}
 PROXIES = {"fashion_small": "lightgray", "fashion_tiny": "lightsteelblue"}
+SYMBOLS = ("diamond", "star", "star-diamond", "triangle-up", "square", "pentagon")
 COLOURS = {"fashion_small": "seagreen", "fashion_small, erasing 0.5": "darkorange",
            "fashion_tiny (per-stage widths)": "royalblue"}
 
@@ -120,15 +121,15 @@ def figure(table: pd.DataFrame, proxies: dict[str, pd.DataFrame], published: Pat
                              textposition="bottom center",
                              marker={"size": 11, "color": COLOURS[label]},
                              showlegend=axis == 1)
+        # One legend entry per published network: their labels collide when written in place.
         values = reference.params if column == "params" else reference.x
-        shown = [index for index, value in enumerate(values or []) if value == value]
-        plot.add_scatter(x=[values[index] for index in shown],
-                         y=[reference.accuracy[index] for index in shown],
-                         text=[reference.text[index] for index in shown], row=1, col=axis,
-                         mode="markers+text", textposition="middle right",
-                         name="published (test)",
-                         marker={"symbol": "diamond", "size": 10, "color": "firebrick"},
-                         showlegend=axis == 1)
+        for index, value in enumerate(values or []):
+            if value == value:  # a point without this cost (papers give no Mult-Adds) is left out
+                plot.add_scatter(x=[value], y=[reference.accuracy[index]], row=1, col=axis,
+                                 mode="markers", name=f"{reference.text[index]} (published, "
+                                 f"{value:.2g}M, {reference.accuracy[index]:.2%})",
+                                 marker={"symbol": SYMBOLS[index % len(SYMBOLS)], "size": 11,
+                                         "color": "firebrick"}, showlegend=axis == 1)
         plot.update_xaxes(type="log", title=f"{column} (millions)", row=1, col=axis)
     plot.update_yaxes(title="accuracy", row=1, col=1)
     plot.update_layout(title="Fashion-MNIST: mnsearch finals against published networks",
