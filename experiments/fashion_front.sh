@@ -17,6 +17,8 @@
 #                                                         # final-trial-TRIAL/, then evaluated
 #   experiments/fashion_front.sh final-tiny TRIALS [EPOCHS] [JOBS]  # fashion_tiny's, the same
 #   experiments/fashion_front.sh export-tiny TRIAL        # to tiny-final-trial-TRIAL/
+#   experiments/fashion_front.sh mid|final-mid|export-mid ...  # the same for search_spaces/
+#                                                         # fashion_mid.yaml (<= 300K params)
 #   .venv/bin/python experiments/fashion_front_summary.py # finals.csv, targets.csv, front.png
 #
 # Each step is resumable: rerun the same command and finished trials are kept.
@@ -44,31 +46,40 @@ export_final() {  # FINAL_STUDY TRIAL FOLDER
   log "evaluate $3: $(cat "$3/evaluate-test.json")"
 }
 
-usage="sweep|tiny [SECONDS] [JOBS]|final[-tiny] TRIALS [EPOCHS] [JOBS]|erasing TRIALS [EPOCHS]"
-step=${1:?"usage: $0 $usage|export[-tiny] TRIAL"}
+# The per-stage-width spaces (fashion_tiny, fashion_mid): a sweep with scratch checkpoints and
+# the proxy recipe, its finals without erasing, their exports.
+width_sweep() {  # SPACE OUT [SECONDS] [JOBS]
+  timed "$mnsearch" sweep "search_spaces/fashion_$1.yaml" --storage "$storage" \
+    --artifacts runs/fashion_front-artifacts --out "$out/$2" --trials 120 \
+    --timeout "${3:-3000}" --jobs "${4:-1}" --seed 0
+}
+width_final() {  # SPACE OUT TRIALS [EPOCHS] [JOBS]
+  timed "$mnsearch" finalize --study "fashion_$1" --storage "$storage" --trials "$3" \
+    --epochs "${4:-40}" --jobs "${5:-1}" --final-study "fashion_$1-final-noerasing" \
+    --artifacts "$artifacts" --out "$out/$2"
+}
+
+usage="sweep|tiny|mid [SECONDS] [JOBS]|final[-tiny|-mid] TRIALS [EPOCHS] [JOBS]"
+step=${1:?"usage: $0 $usage|erasing TRIALS [EPOCHS]|export[-tiny|-mid] TRIAL"}
 case "$step" in
   sweep)
     # Sweep checkpoints are scratch (only the front's are kept, and finals retrain from scratch).
     timed "$mnsearch" sweep search_spaces/fashion_small.yaml --storage "$storage" \
       --artifacts runs/fashion_front-artifacts --out "$out/sweep" --trials 120 --timeout 3000 \
       --seed 0 ;;
-  tiny)
-    # Per-stage widths under 100K parameters; the same proxy recipe, scratch checkpoints.
-    timed "$mnsearch" sweep search_spaces/fashion_tiny.yaml --storage "$storage" \
-      --artifacts runs/fashion_front-artifacts --out "$out/sweep-tiny" --trials 120 \
-      --timeout "${2:-3000}" --jobs "${3:-1}" --seed 0 ;;
+  tiny) width_sweep tiny sweep-tiny "${@:2}" ;;
+  mid) width_sweep mid sweep-mid "${@:2}" ;;
   final)
     timed "$mnsearch" finalize --study fashion_small --storage "$storage" --trials "$2" \
       --epochs "${3:-40}" --jobs "${4:-1}" --final-study fashion_small-final-noerasing \
       --artifacts "$artifacts" --out "$out/final-noerasing" ;;
-  final-tiny)
-    timed "$mnsearch" finalize --study fashion_tiny --storage "$storage" --trials "$2" \
-      --epochs "${3:-40}" --jobs "${4:-1}" --final-study fashion_tiny-final-noerasing \
-      --artifacts "$artifacts" --out "$out/final-tiny" ;;
+  final-tiny) width_final tiny final-tiny "${@:2}" ;;
+  final-mid) width_final mid final-mid "${@:2}" ;;
   erasing)
     timed "$mnsearch" finalize --study fashion_small --storage "$storage" --trials "$2" \
       --epochs "${3:-40}" --set erasing=0.5 --artifacts "$artifacts" --out "$out/final" ;;
   export) export_final fashion_small-final-noerasing "$2" "$out/final-trial-$2" ;;
   export-tiny) export_final fashion_tiny-final-noerasing "$2" "$out/tiny-final-trial-$2" ;;
+  export-mid) export_final fashion_mid-final-noerasing "$2" "$out/mid-final-trial-$2" ;;
   *) echo "unknown step '$step'" >&2; exit 2 ;;
 esac

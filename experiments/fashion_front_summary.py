@@ -2,9 +2,9 @@
 
     .venv/bin/python experiments/fashion_front_summary.py [--out experiments/results/fashion_front]
 
-Reads the journal of `experiments/fashion_front.sh` (the proxy sweeps `fashion_small` and
-`fashion_tiny`, their fronts' finals `fashion_small-final-noerasing` and
-`fashion_tiny-final-noerasing`, and `fashion_small-final` with random erasing) and the
+Reads the journal of `experiments/fashion_front.sh` (the proxy sweeps `fashion_small`,
+`fashion_tiny` and `fashion_mid`, their fronts' finals `fashion_*-final-noerasing`, and
+`fashion_small-final` with random erasing) and the
 `evaluate-test.json` of every exported final (test accuracy recomputed by `mnsearch evaluate`
 from the committed weights). Writes `finals.csv` (one row per final model: proxy trial,
 architecture, parameters, Mult-Adds, epochs, validation and test accuracy, training hours),
@@ -34,15 +34,18 @@ TARGETS = [("< 100K", 100_000, 0.926, False), ("<= 300K", 300_000, 0.940, True),
 # final study: its label in the figure (the proxy sweep's space, the recipe)
 FINALS = {"fashion_small-final": "fashion_small, erasing 0.5",
           "fashion_small-final-noerasing": "fashion_small",
-          "fashion_tiny-final-noerasing": "fashion_tiny (per-stage widths)"}
+          "fashion_tiny-final-noerasing": "fashion_tiny (per-stage widths)",
+          "fashion_mid-final-noerasing": "fashion_mid (per-stage widths)"}
 # the fronts' final studies (erasing was measured worse) and the prefix of their exported
 # folders (`fashion_front.sh export TRIAL` / `export-tiny TRIAL`); the targets choose among them
 FRONTS = {"fashion_small-final-noerasing": "final-trial-",
-          "fashion_tiny-final-noerasing": "tiny-final-trial-"}
-PROXIES = {"fashion_small": "lightgray", "fashion_tiny": "lightsteelblue"}
+          "fashion_tiny-final-noerasing": "tiny-final-trial-",
+          "fashion_mid-final-noerasing": "mid-final-trial-"}
+PROXIES = {"fashion_small": "lightgray", "fashion_tiny": "lightsteelblue", "fashion_mid": "wheat"}
 SYMBOLS = ("diamond", "star", "star-diamond", "triangle-up", "square", "pentagon")
 COLOURS = {"fashion_small": "seagreen", "fashion_small, erasing 0.5": "darkorange",
-           "fashion_tiny (per-stage widths)": "royalblue"}
+           "fashion_tiny (per-stage widths)": "royalblue",
+           "fashion_mid (per-stage widths)": "darkgoldenrod"}
 
 
 def finals(storage: object, out: Path) -> pd.DataFrame:
@@ -148,7 +151,8 @@ def main() -> None:
     table.to_csv(args.out / "finals.csv", index=False)
     goals = targets(table)
     goals.to_csv(args.out / "targets.csv", index=False)
-    proxies = {name: trials_frame(load_study(storage, name)) for name in PROXIES}
+    proxies = {name: trials_frame(load_study(storage, name)) for name in PROXIES
+               if name in {study.study_name for study in storage.get_all_studies()}}
     plot = figure(table, proxies, args.out / "published.csv")
     plot.write_html(args.out / "front.html", include_plotlyjs=True)
     write_png(plot, args.out / "front.png", 1100, 520)
