@@ -105,8 +105,12 @@ def _accuracy_section(trial: dict[str, Any], recipe: dict[str, Any] | None) -> s
     if trial.get("test_accuracy") is not None:
         lines.append(f"- test accuracy: **{trial['test_accuracy']:.4f}** (the test split, "
                      "evaluated once after training; never used for selection)")
-    lines += ["", "These are sweep-fidelity numbers: train longer (below) before comparing "
-              "with published accuracies."]
+    if trial.get("proxy_study"):
+        lines += ["", f"A final model: trained at full fidelity by `mnsearch finalize`, chosen "
+                  f"from trial {trial.get('proxy_trial')} of the sweep '{trial['proxy_study']}'."]
+    else:
+        lines += ["", "These are sweep-fidelity numbers: train longer (below) before comparing "
+                  "with published accuracies."]
     return "\n".join(lines)
 
 
@@ -139,7 +143,7 @@ def _reproduce_section(trial: dict[str, Any], recipe: dict[str, Any] | None,
                  "--epochs", "100", "--out", "full-run"]
     return ("## Reproduce\n\n```sh\n"
             f"mnsearch cost spec.yaml --layers       # the cost above\n"
-            f"{reproduce_command(trial.get('dataset'), recipe)}   # the sweep's training run\n"
+            f"{reproduce_command(trial.get('dataset'), recipe)}   # this training run\n"
             f"{shlex.join(fine_tune)}   # fine-tune from these weights\n"
             f"{export_command}   # this export\n```\n\n"
             "In Python: `model = mnsearch.load(\"THIS_FOLDER\")` gives the model in eval mode; "

@@ -280,11 +280,14 @@ def _write_card(study: optuna.Study, trial: FrozenTrial, spec: ArchSpec, folder:
 
 
 def _provenance(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
-    record = TrialRecord.of(trial)
+    """Where the weights come from; a final trial (`mnsearch finalize`) also names its proxy."""
+    record, proxy_study = TrialRecord.of(trial), StudyRecord.of(study).proxy_study
+    proxy = ({"proxy_study": proxy_study, "proxy_trial": record.proxy_trial}
+             if proxy_study is not None else {})
     return {"study": study.study_name, "number": trial.number,
             "dataset": StudyRecord.of(study).dataset, "madds": record.madds,
             "params": record.params, "val_accuracy": record.val_accuracy,
-            "test_accuracy": record.test_accuracy, "epochs_done": record.epochs_done}
+            "test_accuracy": record.test_accuracy, "epochs_done": record.epochs_done, **proxy}
 
 
 def export_command(request: ExportRequest, number: int) -> str:

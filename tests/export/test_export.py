@@ -255,6 +255,10 @@ def test_card_reproduces_the_recipe_and_the_resolution(tmp_path):
     spec = preset("v1", 0.5, 24, num_classes=10, in_channels=1, stride_schedule="stem1")
     trial = {"study": "s", "number": 3, "dataset": "folder:/data/my images"}
     card = model_card(spec, trial, asdict(config), {}, "mnsearch export --study s")
+    assert "sweep-fidelity numbers" in card
+    final = model_card(spec, {**trial, "proxy_study": "p", "proxy_trial": 5}, asdict(config),
+                       {}, "mnsearch export --study s-final")
+    assert "sweep-fidelity" not in final and "from trial 5 of the sweep 'p'" in final
     words = _card_train_command(card)
     assert "--set" in words and "epochs=10" not in " ".join(words)  # defaults left out
     args, reproduced = _parsed_config(words)

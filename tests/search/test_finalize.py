@@ -98,6 +98,8 @@ def test_finalize_two_trials_makes_a_linked_study_equal_to_its_proxies(tmp_path,
     exported = sorted(path.name for path in (tmp_path / "export").iterdir())
     assert exported and all((tmp_path / "export" / name / "model.onnx").is_file()
                             for name in exported)
+    card = (tmp_path / "export" / exported[0] / "card.md").read_text()
+    assert "A final model" in card and "of the sweep 'toy'" in card
     # A rerun trains nothing; a wider selection trains only what is new.
     assert main(_arguments(tmp_path, "--trials", "0,2")) == 0
     assert len(_trainings(_load(tmp_path, "toy-final"))) == 2
