@@ -35,6 +35,7 @@ class LiveTable:
         self.progress: Progress | None = None  # the last one read
         self.storage_lost = False
         self.started_at = time.time()
+        self.logged: str | None = None  # the last progress line (a console without a terminal)
 
     def started(self, start: SweepStart) -> None:
         self.start, self.started_at = start, time.time()
@@ -52,6 +53,20 @@ class LiveTable:
         for message in messages:
             self.live.console.print(message)
         self.live.update(self._table())
+        self._log()
+
+    def _log(self) -> None:
+        """Without a terminal (a log file, a batch job) rich keeps only the table's last frame:
+        a line each time a trial finishes or a running one ends an epoch keeps the log a record
+        of the run while it lasts."""
+        if self.console.is_terminal or self.progress is None or self.start is None:
+            return
+        line = progress_line(self.progress, self.start.total, self.start.epochs)
+        if line != self.logged:
+            self.logged = line
+            self.console.print(f"{time.strftime('%H:%M:%S')} {line}, "
+                               f"{time.time() - self.started_at:.0f} s",
+                               highlight=False, soft_wrap=True)
 
     def finished(self, outcome: SweepOutcome) -> None:
         if self.live is not None:
@@ -59,6 +74,7 @@ class LiveTable:
             self.live.stop()
             if not self.console.is_terminal:  # rich leaves the last frame without a newline
                 self.console.print()
+            self._log()
         if outcome.signal is not None:
             self.console.print(
                 f"interrupted by {signal.Signals(outcome.signal).name}: workers stopped, their "
@@ -101,6 +117,18 @@ def running_table(trials: tuple[RunningTrial, ...], epochs: int) -> Table:
                       "—" if trial.images_per_second is None
                       else f"{trial.images_per_second:,.0f}")
     return table
+
+
+def progress_line(progress: Progress, total: int, epochs: int) -> str:
+    """The live table in one line: the counts, then each running trial's epoch."""
+    done = progress.complete + progress.pruned + progress.failed
+    running = "; ".join(f"#{trial.number} epoch {trial.epochs_done}/{epochs}"
+                        + ("" if trial.images_per_second is None
+                           else f" ({trial.images_per_second:,.0f} images/s)")
+                        for trial in progress.running_trials)
+    return (f"done {done}/{total} ({progress.complete} complete, {progress.pruned} "
+            f"pruned/rejected, {progress.failed} failed), Pareto {progress.pareto_size}"
+            + (f"; running {running}" if running else ""))
 
 
 def progress_table(progress: Progress, total: int, elapsed: float) -> Table:

@@ -203,7 +203,7 @@ def test_time_accounting_sums_every_phase_of_every_trial():
 
 
 def test_progress_names_running_trials_the_front_range_and_the_best():
-    from mnsearch.cli.sweep_display import running_table, summary
+    from mnsearch.cli.sweep_display import progress_line, running_table, summary
     from mnsearch.results.progress import snapshot
 
     study = synthetic_study(None, "progress", 8, running=2)
@@ -216,6 +216,9 @@ def test_progress_names_running_trials_the_front_range_and_the_best():
     assert progress.front_accuracy == (front["val_accuracy"].min(), front["val_accuracy"].max())
     assert [trial.number for trial in progress.running_trials] == [8, 9]
     assert running_table(progress.running_trials, 3).row_count == 2
+    line = progress_line(progress, 20, 3)  # a log's line, where there is no terminal
+    assert line.startswith(f"done {progress.complete + progress.pruned + progress.failed}/20 (")
+    assert "; running #8 epoch " in line and ", #9" not in line and "; #9 epoch" in line
     text = summary("progress", progress, 12.0)
     assert f"best: trial #{best['number']}" in text and "front: validation accuracy" in text
     assert 0 < progress.steady_share < 1

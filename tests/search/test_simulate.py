@@ -50,6 +50,7 @@ def test_a_simulated_sweep_trains_nothing_and_is_labelled(tmp_path, image_folder
     assert _sweep(tmp_path, image_folder, "--simulate") == 0
     output = capsys.readouterr().out
     assert output.startswith("SIMULATED study sim")
+    assert "done 8/8 (" in output  # without a terminal, the table's counts as log lines
     storage = open_existing_storage(str(tmp_path / "s.journal"))
     study = optuna.load_study(study_name="sim", storage=storage)
     assert StudyRecord.of(study).simulated is True
