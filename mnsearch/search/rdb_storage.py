@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Container, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -38,6 +39,7 @@ _ROWS_PER_FETCH = 10_000
 _MAX_LISTED_IDS = 1_000  # more unfinished ids (a grid enqueues up to 100,000) are not bound
 # one by one: SQLite and PostgreSQL cap a statement's parameters (32,766 and 65,535)
 _TRIALS = models.TrialModel.__table__
+_LONG_DIGITS = re.compile(r"[0-9]{19}")  # see `_loads`
 
 
 class BulkReadRDBStorage(RDBStorage):
@@ -129,8 +131,12 @@ def _rows(connection: sa.Connection, condition: sa.ColumnElement[bool], trials: 
 
 
 def _loads(text: str) -> Any:
-    """`json.loads`, through orjson when it can (it refuses NaN and Infinity, which Python's
-    json writes, and integers beyond 64 bits)."""
+    """`json.loads`, through orjson when it can. orjson refuses NaN and Infinity (which
+    Python's json writes), and reads an integer beyond 64 bits as a float, silently: text with
+    19 digits in a row (every such integer has them; Python writes floats with at most 17) goes
+    to json."""
+    if _LONG_DIGITS.search(text):
+        return json.loads(text)
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:

@@ -10,12 +10,13 @@ field by field.
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 
 import optuna
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from optuna.storages import RDBStorage
 from optuna.storages._cached_storage import _CachedStorage
@@ -89,6 +90,7 @@ def _same(bulk: list[FrozenTrial], optuna_trials: list[FrozenTrial]) -> None:
 @settings(max_examples=20, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(operation, min_size=1, max_size=30), cut=st.integers(0, 30))
+@example(steps=[("ask",), ("user", 0, "a", -(2**63) - 6)], cut=0)  # orjson: a float, silently
 def test_bulk_reads_equal_optunas_for_every_filter(kind, steps, cut, tmp_path_factory,
                                                    monkeypatch, storage_url):
     url = storage_url(kind, str(tmp_path_factory.mktemp(kind)))
@@ -115,6 +117,14 @@ def test_bulk_reads_equal_optunas_for_every_filter(kind, steps, cut, tmp_path_fa
     finally:
         for storage in (optunas, bulk):
             storage.engine.dispose()
+
+
+@pytest.mark.parametrize("value", [-(2**63) - 6, 2**64, -(2**70), 2**63 - 1, 1e300, math.inf,
+                                   [1, {"a": 2**80}], "12345678901234567890", 0.1])
+def test_attribute_text_reads_back_as_json_wrote_it(value):
+    text = json.dumps(value)
+    assert rdb_storage._loads(text) == json.loads(text)
+    assert type(rdb_storage._loads(text)) is type(json.loads(text))
 
 
 def test_a_missing_study_is_optunas_key_error(tmp_path):
