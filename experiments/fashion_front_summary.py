@@ -37,7 +37,7 @@ FINALS = {"fashion_small-final": "fashion_small, erasing 0.5",
           "fashion_tiny-final-noerasing": "fashion_tiny (per-stage widths)",
           "fashion_mid-final-noerasing": "fashion_mid (per-stage widths)"}
 # the fronts' final studies (erasing was measured worse) and the prefix of their exported
-# folders (`fashion_front.sh export TRIAL` / `export-tiny TRIAL`); the targets choose among them
+# folders (`fashion_front.sh export`, `export-tiny`, `export-mid`); the targets choose among them
 FRONTS = {"fashion_small-final-noerasing": "final-trial-",
           "fashion_tiny-final-noerasing": "tiny-final-trial-",
           "fashion_mid-final-noerasing": "mid-final-trial-"}
