@@ -121,19 +121,18 @@ def running_table(trials: tuple[RunningTrial, ...], epochs: int) -> Table:
 
 def progress_line(progress: Progress, total: int, epochs: int) -> str:
     """The live table in one line: the counts, then each running trial's epoch."""
-    done = progress.complete + progress.pruned + progress.failed
     running = "; ".join(f"#{trial.number} epoch {trial.epochs_done}/{epochs}"
                         + ("" if trial.images_per_second is None
                            else f" ({trial.images_per_second:,.0f} images/s)")
                         for trial in progress.running_trials)
-    return (f"done {done}/{total} ({progress.complete} complete, {progress.pruned} "
+    return (f"done {progress.done}/{total} ({progress.complete} complete, {progress.pruned} "
             f"pruned/rejected, {progress.failed} failed), Pareto {progress.pareto_size}"
             + (f"; running {running}" if running else ""))
 
 
 def progress_table(progress: Progress, total: int, elapsed: float) -> Table:
     """done / total, running, pruned, failed, Pareto size, hypervolume, elapsed and ETA."""
-    done = progress.complete + progress.pruned + progress.failed
+    done = progress.done
     remaining = max(total - done, 0)
     eta = elapsed / done * remaining if done else float("nan")
     table = Table(show_header=True)

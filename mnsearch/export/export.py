@@ -281,11 +281,11 @@ def _write_card(study: optuna.Study, trial: FrozenTrial, spec: ArchSpec, folder:
 
 def _provenance(study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
     """Where the weights come from; a final trial (`mnsearch finalize`) also names its proxy."""
-    record, proxy_study = TrialRecord.of(trial), StudyRecord.of(study).proxy_study
-    proxy = ({"proxy_study": proxy_study, "proxy_trial": record.proxy_trial}
-             if proxy_study is not None else {})
+    record, study_record = TrialRecord.of(trial), StudyRecord.of(study)
+    proxy = ({"proxy_study": study_record.proxy_study, "proxy_trial": record.proxy_trial}
+             if study_record.proxy_study is not None else {})
     return {"study": study.study_name, "number": trial.number,
-            "dataset": StudyRecord.of(study).dataset, "madds": record.madds,
+            "dataset": study_record.dataset, "madds": record.madds,
             "params": record.params, "val_accuracy": record.val_accuracy,
             "test_accuracy": record.test_accuracy, "epochs_done": record.epochs_done, **proxy}
 

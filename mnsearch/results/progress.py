@@ -44,6 +44,11 @@ class Progress:
     best: BestTrial | None = None
     steady_share: float | None = None  # steady-state training steps / trial time
 
+    @property
+    def done(self) -> int:
+        """Trials that will not run again: complete, pruned or rejected, failed for good."""
+        return self.complete + self.pruned + self.failed
+
 
 @dataclass(frozen=True)
 class RunningTrial:
