@@ -19,6 +19,11 @@
 #   experiments/fashion_front.sh export-tiny TRIAL        # to tiny-final-trial-TRIAL/
 #   experiments/fashion_front.sh mid|final-mid|export-mid ...  # the same for search_spaces/
 #                                                         # fashion_mid.yaml (<= 300K params)
+#   experiments/fashion_front.sh long tiny|mid TRIALS EPOCHS [JOBS]  # the same finals with a
+#                                                         # longer schedule: final study
+#                                                         # fashion_SPACE-final-EPOCHS, in
+#                                                         # long-SPACE-EPOCHS/
+#   experiments/fashion_front.sh export-long tiny|mid EPOCHS TRIAL  # to SPACE-EPOCHS-trial-TRIAL/
 #   .venv/bin/python experiments/fashion_front_summary.py # finals.csv, targets.csv, front.png
 #
 # Each step is resumable: rerun the same command and finished trials are kept.
@@ -60,6 +65,7 @@ width_final() {  # SPACE OUT TRIALS [EPOCHS] [JOBS]
 }
 
 usage="sweep|tiny|mid [SECONDS] [JOBS]|final[-tiny|-mid] TRIALS [EPOCHS] [JOBS]"
+usage="$usage|long tiny|mid TRIALS EPOCHS [JOBS]|export-long tiny|mid EPOCHS TRIAL"
 step=${1:?"usage: $0 $usage|erasing TRIALS [EPOCHS]|export[-tiny|-mid] TRIAL"}
 case "$step" in
   sweep)
@@ -81,5 +87,12 @@ case "$step" in
   export) export_final fashion_small-final-noerasing "$2" "$out/final-trial-$2" ;;
   export-tiny) export_final fashion_tiny-final-noerasing "$2" "$out/tiny-final-trial-$2" ;;
   export-mid) export_final fashion_mid-final-noerasing "$2" "$out/mid-final-trial-$2" ;;
+  long)
+    space=${2:?"usage: $0 long tiny|mid TRIALS EPOCHS [JOBS]"}
+    timed "$mnsearch" finalize --study "fashion_$space" --storage "$storage" --trials "${3:?}" \
+      --epochs "${4:?}" --jobs "${5:-1}" --final-study "fashion_$space-final-$4" \
+      --artifacts "$artifacts" --out "$out/long-$space-$4" ;;
+  export-long)
+    export_final "fashion_${2:?}-final-${3:?}" "${4:?}" "$out/$2-$3-trial-$4" ;;
   *) echo "unknown step '$step'" >&2; exit 2 ;;
 esac

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -41,6 +42,10 @@ FINALS = {"fashion_small-final": "fashion_small, erasing 0.5",
 FRONTS = {"fashion_small-final-noerasing": "final-trial-",
           "fashion_tiny-final-noerasing": "tiny-final-trial-",
           "fashion_mid-final-noerasing": "mid-final-trial-"}
+# longer schedules of the per-stage-width fronts' models (`fashion_front.sh long SPACE TRIALS
+# EPOCHS`): final study fashion_SPACE-final-EPOCHS, exported to SPACE-EPOCHS-trial-N/
+LONG_FINAL = re.compile(r"fashion_(tiny|mid)-final-([0-9]+)")
+LONG_COLOURS = {"tiny": "navy", "mid": "saddlebrown"}
 PROXIES = {"fashion_small": "lightgray", "fashion_tiny": "lightsteelblue", "fashion_mid": "wheat"}
 SYMBOLS = ("diamond", "star", "star-diamond", "triangle-up", "square", "pentagon")
 COLOURS = {"fashion_small": "seagreen", "fashion_small, erasing 0.5": "darkorange",
@@ -48,10 +53,31 @@ COLOURS = {"fashion_small": "seagreen", "fashion_small, erasing 0.5": "darkorang
            "fashion_mid (per-stage widths)": "darkgoldenrod"}
 
 
-def finals(storage: object, out: Path) -> pd.DataFrame:
+def final_labels(names: set[str]) -> dict[str, str]:
+    """The final studies to read, each with its label: `FINALS`, then the long schedules found."""
+    labels = dict(FINALS)
+    for name in sorted(names):
+        if match := LONG_FINAL.fullmatch(name):
+            labels[name] = f"fashion_{match[1]}, {match[2]} epochs"
+    return labels
+
+
+def colour(label: str) -> str:
+    """A final study's colour in the figure: its own, or its space's for a long schedule."""
+    return COLOURS.get(label) or LONG_COLOURS[label.split(",")[0].removeprefix("fashion_")]
+
+
+def front_prefix(study: str) -> str | None:
+    """The exported folders' prefix of a final study the targets choose among, else None."""
+    if match := LONG_FINAL.fullmatch(study):
+        return f"{match[1]}-{match[2]}-trial-"
+    return FRONTS.get(study)
+
+
+def finals(storage: object, out: Path, labels: dict[str, str]) -> pd.DataFrame:
     """Every finished final model with its recomputed test accuracy (None until exported)."""
     rows = []
-    for name, label in FINALS.items():
+    for name, label in labels.items():
         try:
             frame = trials_frame(load_study(storage, name))
         except StudyNotFoundError:  # a final study not started yet
@@ -72,9 +98,10 @@ def finals(storage: object, out: Path) -> pd.DataFrame:
 
 def _evaluated(out: Path, study: str, trial: int) -> float | None:
     """The test accuracy `mnsearch evaluate` recomputed on the exported folder, if exported."""
-    if study not in FRONTS:
+    prefix = front_prefix(study)
+    if prefix is None:
         return None
-    result = out / f"{FRONTS[study]}{trial}" / "evaluate-test.json"
+    result = out / f"{prefix}{trial}" / "evaluate-test.json"
     if not result.exists():
         return None
     return float(json.loads(result.read_text())["accuracy"])
@@ -84,7 +111,10 @@ def targets(table: pd.DataFrame) -> pd.DataFrame:
     """Per target, the final model chosen by validation accuracy among those under the size
     (selection never looks at the test split)."""
     rows = []
-    pool = table[table["final_study"].isin(list(FRONTS))] if len(table) else table
+    if len(table):
+        pool = table[[front_prefix(study) is not None for study in table["final_study"]]]
+    else:
+        pool = table
     for label, size, goal, inclusive in TARGETS:
         fits = pool[pool["params"] <= size] if inclusive else pool[pool["params"] < size]
         if not len(fits):
@@ -122,7 +152,7 @@ def figure(table: pd.DataFrame, proxies: dict[str, pd.DataFrame], published: Pat
                              name=f"final, {label} (test)", row=1, col=axis,
                              text=[f"#{trial}" for trial in group["trial"]],
                              textposition="bottom center",
-                             marker={"size": 11, "color": COLOURS[label]},
+                             marker={"size": 11, "color": colour(label)},
                              showlegend=axis == 1)
         # One legend entry per published network: their labels collide when written in place.
         values = reference.params if column == "params" else reference.x
@@ -147,12 +177,12 @@ def main() -> None:
                         help="a copy of front.png for docs/fashion-front.md")
     args = parser.parse_args()
     storage = open_existing_storage(str(args.out / "studies.journal"))
-    table = finals(storage, args.out)
+    names = {study.study_name for study in storage.get_all_studies()}
+    table = finals(storage, args.out, final_labels(names))
     table.to_csv(args.out / "finals.csv", index=False)
     goals = targets(table)
     goals.to_csv(args.out / "targets.csv", index=False)
-    proxies = {name: trials_frame(load_study(storage, name)) for name in PROXIES
-               if name in {study.study_name for study in storage.get_all_studies()}}
+    proxies = {name: trials_frame(load_study(storage, name)) for name in PROXIES if name in names}
     plot = figure(table, proxies, args.out / "published.csv")
     plot.write_html(args.out / "front.html", include_plotlyjs=True)
     write_png(plot, args.out / "front.png", 1100, 520)
