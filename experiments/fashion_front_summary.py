@@ -3,8 +3,8 @@
     .venv/bin/python experiments/fashion_front_summary.py [--out experiments/results/fashion_front]
 
 Reads the journal of `experiments/fashion_front.sh` (the proxy sweeps `fashion_small`,
-`fashion_tiny` and `fashion_mid`, their fronts' finals `fashion_*-final-noerasing`, and
-`fashion_small-final` with random erasing) and the
+`fashion_tiny` and `fashion_mid`, their fronts' finals `fashion_*-final-noerasing`, the longer
+schedules `fashion_tiny|mid-final-EPOCHS`, and `fashion_small-final` with random erasing) and the
 `evaluate-test.json` of every exported final (test accuracy recomputed by `mnsearch evaluate`
 from the committed weights). Writes `finals.csv` (one row per final model: proxy trial,
 architecture, parameters, Mult-Adds, epochs, validation and test accuracy, training hours),
@@ -111,10 +111,7 @@ def targets(table: pd.DataFrame) -> pd.DataFrame:
     """Per target, the final model chosen by validation accuracy among those under the size
     (selection never looks at the test split)."""
     rows = []
-    if len(table):
-        pool = table[[front_prefix(study) is not None for study in table["final_study"]]]
-    else:
-        pool = table
+    pool = table[table["final_study"].map(front_prefix).notna()] if len(table) else table
     for label, size, goal, inclusive in TARGETS:
         fits = pool[pool["params"] <= size] if inclusive else pool[pool["params"] < size]
         if not len(fits):
