@@ -32,11 +32,11 @@ from mnsearch.search.storage import StudyNotFoundError, load_study, open_existin
 
 TARGETS = [("< 100K", 100_000, 0.926, False), ("<= 300K", 300_000, 0.940, True),
            ("<= 1M", 1_000_000, 0.945, True)]  # label, params, test accuracy, inclusive
-# final study: its label in the figure (the proxy sweep's space, the recipe)
-FINALS = {"fashion_small-final": "fashion_small, erasing 0.5",
-          "fashion_small-final-noerasing": "fashion_small",
-          "fashion_tiny-final-noerasing": "fashion_tiny (per-stage widths)",
-          "fashion_mid-final-noerasing": "fashion_mid (per-stage widths)"}
+# final study: its label (the proxy sweep's space, the recipe) and colour in the figure
+FINALS = {"fashion_small-final": ("fashion_small, erasing 0.5", "darkorange"),
+          "fashion_small-final-noerasing": ("fashion_small", "seagreen"),
+          "fashion_tiny-final-noerasing": ("fashion_tiny (per-stage widths)", "royalblue"),
+          "fashion_mid-final-noerasing": ("fashion_mid (per-stage widths)", "darkgoldenrod")}
 # the fronts' final studies (erasing was measured worse) and the prefix of their exported
 # folders (`fashion_front.sh export`, `export-tiny`, `export-mid`); the targets choose among them
 FRONTS = {"fashion_small-final-noerasing": "final-trial-",
@@ -48,23 +48,16 @@ LONG_FINAL = re.compile(r"fashion_(tiny|mid)-final-([0-9]+)")
 LONG_COLOURS = {"tiny": "navy", "mid": "saddlebrown"}
 PROXIES = {"fashion_small": "lightgray", "fashion_tiny": "lightsteelblue", "fashion_mid": "wheat"}
 SYMBOLS = ("diamond", "star", "star-diamond", "triangle-up", "square", "pentagon")
-COLOURS = {"fashion_small": "seagreen", "fashion_small, erasing 0.5": "darkorange",
-           "fashion_tiny (per-stage widths)": "royalblue",
-           "fashion_mid (per-stage widths)": "darkgoldenrod"}
 
 
-def final_labels(names: set[str]) -> dict[str, str]:
-    """The final studies to read, each with its label: `FINALS`, then the long schedules found."""
-    labels = dict(FINALS)
+def final_styles(names: set[str]) -> dict[str, tuple[str, str]]:
+    """The final studies to read, each with its label and colour: `FINALS`, then the long
+    schedules found (coloured by their space)."""
+    styles = dict(FINALS)
     for name in sorted(names):
         if match := LONG_FINAL.fullmatch(name):
-            labels[name] = f"fashion_{match[1]}, {match[2]} epochs"
-    return labels
-
-
-def colour(label: str) -> str:
-    """A final study's colour in the figure: its own, or its space's for a long schedule."""
-    return COLOURS.get(label) or LONG_COLOURS[label.split(",")[0].removeprefix("fashion_")]
+            styles[name] = (f"fashion_{match[1]}, {match[2]} epochs", LONG_COLOURS[match[1]])
+    return styles
 
 
 def front_prefix(study: str) -> str | None:
@@ -74,10 +67,10 @@ def front_prefix(study: str) -> str | None:
     return FRONTS.get(study)
 
 
-def finals(storage: object, out: Path, labels: dict[str, str]) -> pd.DataFrame:
+def finals(storage: object, out: Path, styles: dict[str, tuple[str, str]]) -> pd.DataFrame:
     """Every finished final model with its recomputed test accuracy (None until exported)."""
     rows = []
-    for name, label in labels.items():
+    for name, (label, _) in styles.items():
         try:
             frame = trials_frame(load_study(storage, name))
         except StudyNotFoundError:  # a final study not started yet
@@ -92,7 +85,7 @@ def finals(storage: object, out: Path, labels: dict[str, str]) -> pd.DataFrame:
                 "val_accuracy": trial["val_accuracy"],
                 "test_accuracy_at_training": trial["test_accuracy"],
                 "test_accuracy_evaluated": evaluated,
-                "train_hours": trial["train_seconds"] / 3600})
+                "train_hours": trial["train_seconds"] / 3600, "curve": trial.get("curve")})
     return pd.DataFrame(rows)
 
 
@@ -129,7 +122,8 @@ def targets(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def figure(table: pd.DataFrame, proxies: dict[str, pd.DataFrame], published: Path):
+def figure(table: pd.DataFrame, proxies: dict[str, pd.DataFrame], published: Path,
+           styles: dict[str, tuple[str, str]]):
     """Test accuracy of the finals against parameters and Mult-Adds, over the proxy fronts
     (validation accuracy at 4 epochs on 10,000 images) and the published points."""
     reference = read_reference_points(published)
@@ -143,13 +137,14 @@ def figure(table: pd.DataFrame, proxies: dict[str, pd.DataFrame], published: Pat
                              name=f"{name} proxy front (validation, 4 epochs x 10k)",
                              marker={"color": PROXIES[name], "size": 8}, row=1, col=axis,
                              showlegend=axis == 1)
-        for label, group in table.groupby("label") if len(table) else []:
+        for study, group in table.groupby("final_study", sort=False) if len(table) else []:
+            label, colour = styles[study]
             accuracy = group["test_accuracy_evaluated"].fillna(group["test_accuracy_at_training"])
             plot.add_scatter(x=group[column] / 1e6, y=accuracy, mode="markers+text",
                              name=f"final, {label} (test)", row=1, col=axis,
                              text=[f"#{trial}" for trial in group["trial"]],
                              textposition="bottom center",
-                             marker={"size": 11, "color": colour(label)},
+                             marker={"size": 11, "color": colour},
                              showlegend=axis == 1)
         # One legend entry per published network: their labels collide when written in place.
         values = reference.params if column == "params" else reference.x
@@ -167,6 +162,33 @@ def figure(table: pd.DataFrame, proxies: dict[str, pd.DataFrame], published: Pat
     return plot
 
 
+def schedules(table: pd.DataFrame, styles: dict[str, tuple[str, str]]):
+    """Validation accuracy per epoch of every front model trained at more than one length:
+    what a longer cosine schedule buys, and when (a short one leads until the long one anneals).
+    None while no model has two lengths."""
+    pool = table[table["final_study"].map(front_prefix).notna()] if len(table) else table
+    if not len(pool):
+        return None
+    space = pool["final_study"].str.extract(r"fashion_([a-z]+)-", expand=False)
+    model = space + " proxy #" + pool["proxy_trial"].astype(int).astype(str)
+    pool = pool.assign(model=model)[model.map(model.value_counts()) > 1]
+    if not len(pool):
+        return None
+    plot = make_subplots(1, 1)
+    for (name, study), row in pool.set_index(["model", "final_study"]).iterrows():
+        curve = row["curve"] or []
+        plot.add_scatter(x=list(range(1, len(curve) + 1)), y=curve, mode="lines",
+                         name=f"{name} ({row['params']:,} params), {row['epochs']} epochs: "
+                         f"{row['val_accuracy']:.2%}",
+                         line={"color": styles[study][1],
+                               "dash": "solid" if study in FRONTS else "dash"})
+    plot.update_xaxes(title="epoch")
+    plot.update_yaxes(title="validation accuracy (6,000 images)", range=[0.88, 0.96])
+    plot.update_layout(title="Fashion-MNIST: the same models under a 40-epoch and a longer "
+                       "cosine schedule", template="plotly_white")
+    return plot
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("experiments/results/fashion_front"))
@@ -175,17 +197,24 @@ def main() -> None:
     args = parser.parse_args()
     storage = open_existing_storage(str(args.out / "studies.journal"))
     names = {study.study_name for study in storage.get_all_studies()}
-    table = finals(storage, args.out, final_labels(names))
-    table.to_csv(args.out / "finals.csv", index=False)
+    styles = final_styles(names)
+    table = finals(storage, args.out, styles)
+    table.drop(columns=["curve"]).to_csv(args.out / "finals.csv", index=False)
     goals = targets(table)
     goals.to_csv(args.out / "targets.csv", index=False)
     proxies = {name: trials_frame(load_study(storage, name)) for name in PROXIES if name in names}
-    plot = figure(table, proxies, args.out / "published.csv")
+    plot = figure(table, proxies, args.out / "published.csv", styles)
     plot.write_html(args.out / "front.html", include_plotlyjs=True)
     write_png(plot, args.out / "front.png", 1100, 520)
     args.docs_image.write_bytes((args.out / "front.png").read_bytes())
+    lengths = schedules(table, styles)
+    if lengths is not None:
+        lengths.write_html(args.out / "schedules.html", include_plotlyjs=True)
+        write_png(lengths, args.out / "schedules.png", 1100, 520)
+        (args.docs_image.parent / "fashion-schedules.png").write_bytes(
+            (args.out / "schedules.png").read_bytes())
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(table.drop(columns=["blocks"]).to_string(index=False))
+        print(table.drop(columns=["blocks", "curve"]).to_string(index=False))
         print(goals.to_string(index=False))
     print(f"training hours of the finals: {table['train_hours'].sum():.2f}" if len(table)
           else "no final finished yet")
