@@ -12,7 +12,9 @@ architecture, parameters, Mult-Adds, epochs, validation and test accuracy, train
 accuracy and whether it meets the target), `front.html` and `front.png` (also copied to
 docs/images/fashion-front.png; test accuracy
 against parameters and against Mult-Adds, the proxy front's validation accuracy and the
-published points of `published.csv`), and prints the tables with the hours each step took.
+published points of `published.csv`), `schedules.html` and `schedules.png` (also copied to
+docs/images/fashion-schedules.png; the validation curves of each model trained at two
+lengths), and prints the tables with the hours each step took.
 """
 
 from __future__ import annotations
@@ -164,7 +166,7 @@ def figure(table: pd.DataFrame, proxies: dict[str, pd.DataFrame], published: Pat
 
 def schedules(table: pd.DataFrame, styles: dict[str, tuple[str, str]]):
     """Validation accuracy per epoch of every front model trained at more than one length:
-    what a longer cosine schedule buys, and when (a short one leads until the long one anneals).
+    what a longer cosine schedule buys (the short one anneals first, so it leads for a while).
     None while no model has two lengths."""
     pool = table[table["final_study"].map(front_prefix).notna()] if len(table) else table
     if not len(pool):
