@@ -23,7 +23,12 @@
 #                                                         # longer schedule: final study
 #                                                         # fashion_SPACE-final-EPOCHS, in
 #                                                         # long-SPACE-EPOCHS/
+#   experiments/fashion_front.sh long-erasing tiny|mid TRIALS EPOCHS [JOBS]  # the same with
+#                                                         # random erasing 0.5: final study
+#                                                         # fashion_SPACE-final-EPOCHS-erasing,
+#                                                         # in long-SPACE-EPOCHS-erasing/
 #   experiments/fashion_front.sh export-long tiny|mid EPOCHS TRIAL  # to SPACE-EPOCHS-trial-TRIAL/
+#                                                         # (EPOCHS-erasing for those)
 #   .venv/bin/python experiments/fashion_front_summary.py # finals.csv, targets.csv, front.png
 #
 # Each step is resumable: rerun the same command and finished trials are kept.
@@ -65,7 +70,8 @@ width_final() {  # SPACE OUT TRIALS [EPOCHS] [JOBS]
 }
 
 usage="sweep|tiny|mid [SECONDS] [JOBS]|final[-tiny|-mid] TRIALS [EPOCHS] [JOBS]"
-usage="$usage|long tiny|mid TRIALS EPOCHS [JOBS]|export-long tiny|mid EPOCHS TRIAL"
+usage="$usage|long[-erasing] tiny|mid TRIALS EPOCHS [JOBS]"
+usage="$usage|export-long tiny|mid EPOCHS[-erasing] TRIAL"
 step=${1:?"usage: $0 $usage|erasing TRIALS [EPOCHS]|export[-tiny|-mid] TRIAL"}
 case "$step" in
   sweep)
@@ -92,6 +98,12 @@ case "$step" in
     timed "$mnsearch" finalize --study "fashion_$space" --storage "$storage" --trials "${3:?}" \
       --epochs "${4:?}" --jobs "${5:-1}" --final-study "fashion_$space-final-$4" \
       --artifacts "$artifacts" --out "$out/long-$space-$4" ;;
+  long-erasing)
+    space=${2:?"usage: $0 long-erasing tiny|mid TRIALS EPOCHS [JOBS]"}
+    timed "$mnsearch" finalize --study "fashion_$space" --storage "$storage" --trials "${3:?}" \
+      --epochs "${4:?}" --jobs "${5:-1}" --set erasing=0.5 \
+      --final-study "fashion_$space-final-$4-erasing" --artifacts "$artifacts" \
+      --out "$out/long-$space-$4-erasing" ;;
   export-long)
     export_final "fashion_${2:?}-final-${3:?}" "${4:?}" "$out/$2-$3-trial-$4" ;;
   *) echo "unknown step '$step'" >&2; exit 2 ;;

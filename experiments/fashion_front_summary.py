@@ -4,17 +4,17 @@
 
 Reads the journal of `experiments/fashion_front.sh` (the proxy sweeps `fashion_small`,
 `fashion_tiny` and `fashion_mid`, their fronts' finals `fashion_*-final-noerasing`, the longer
-schedules `fashion_tiny|mid-final-EPOCHS`, and `fashion_small-final` with random erasing) and the
-`evaluate-test.json` of every exported final (test accuracy recomputed by `mnsearch evaluate`
-from the committed weights). Writes `finals.csv` (one row per final model: proxy trial,
+schedules `fashion_tiny|mid-final-EPOCHS[-erasing]`, and `fashion_small-final` with random erasing)
+and the `evaluate-test.json` of every exported final (test accuracy recomputed by `mnsearch
+evaluate` from the committed weights). Writes `finals.csv` (one row per final model: proxy trial,
 architecture, parameters, Mult-Adds, epochs, validation and test accuracy, training hours),
-`targets.csv` (per target: the best model under the size by validation accuracy, its test
-accuracy and whether it meets the target), `front.html` and `front.png` (also copied to
-docs/images/fashion-front.png; test accuracy
-against parameters and against Mult-Adds, the proxy front's validation accuracy and the
-published points of `published.csv`), `schedules.html` and `schedules.png` (also copied to
-docs/images/fashion-schedules.png; the validation curves of each model trained at two
-lengths), and prints the tables with the hours each step took.
+`targets.csv` (per target: the best model under the size by validation accuracy, its test accuracy
+and whether it meets the target), `front.html` and `front.png` (also copied to
+docs/images/fashion-front.png; test accuracy against parameters and against Mult-Adds, the proxy
+front's validation accuracy and the published points of `published.csv`), `schedules.html` and
+`schedules.png` (also copied to docs/images/fashion-schedules.png; the validation curves of each
+model trained under more than one schedule or recipe), and prints the tables with the hours each
+step took.
 """
 
 from __future__ import annotations
@@ -45,9 +45,11 @@ FRONTS = {"fashion_small-final-noerasing": "final-trial-",
           "fashion_tiny-final-noerasing": "tiny-final-trial-",
           "fashion_mid-final-noerasing": "mid-final-trial-"}
 # longer schedules of the per-stage-width fronts' models (`fashion_front.sh long SPACE TRIALS
-# EPOCHS`): final study fashion_SPACE-final-EPOCHS, exported to SPACE-EPOCHS-trial-N/
-LONG_FINAL = re.compile(r"fashion_(tiny|mid)-final-([0-9]+)")
-LONG_COLOURS = {"tiny": "navy", "mid": "saddlebrown"}
+# EPOCHS`, `long-erasing ...`): final study fashion_SPACE-final-EPOCHS[-erasing], exported to
+# SPACE-EPOCHS[-erasing]-trial-N/
+LONG_FINAL = re.compile(r"fashion_(tiny|mid)-final-([0-9]+)(-erasing)?")
+LONG_COLOURS = {("tiny", False): "navy", ("mid", False): "saddlebrown",
+                ("tiny", True): "mediumvioletred", ("mid", True): "crimson"}
 PROXIES = {"fashion_small": "lightgray", "fashion_tiny": "lightsteelblue", "fashion_mid": "wheat"}
 SYMBOLS = ("diamond", "star", "star-diamond", "triangle-up", "square", "pentagon")
 
@@ -58,14 +60,17 @@ def final_styles(names: set[str]) -> dict[str, tuple[str, str]]:
     styles = dict(FINALS)
     for name in sorted(names):
         if match := LONG_FINAL.fullmatch(name):
-            styles[name] = (f"fashion_{match[1]}, {match[2]} epochs", LONG_COLOURS[match[1]])
+            erasing = match[3] is not None
+            recipe = ", erasing 0.5" if erasing else ""
+            styles[name] = (f"fashion_{match[1]}, {match[2]} epochs{recipe}",
+                            LONG_COLOURS[match[1], erasing])
     return styles
 
 
 def front_prefix(study: str) -> str | None:
     """The exported folders' prefix of a final study the targets choose among, else None."""
     if match := LONG_FINAL.fullmatch(study):
-        return f"{match[1]}-{match[2]}-trial-"
+        return f"{match[1]}-{match[2]}{match[3] or ''}-trial-"
     return FRONTS.get(study)
 
 
@@ -165,9 +170,9 @@ def figure(table: pd.DataFrame, proxies: dict[str, pd.DataFrame], published: Pat
 
 
 def schedules(table: pd.DataFrame, styles: dict[str, tuple[str, str]]):
-    """Validation accuracy per epoch of every front model trained at more than one length:
-    what a longer cosine schedule buys (the short one anneals first, so it leads for a while).
-    None while no model has two lengths."""
+    """Validation accuracy per epoch of every front model trained more than once (other
+    lengths, random erasing): what a longer cosine schedule buys (the short one anneals first,
+    so it leads for a while) and what erasing costs early on. None while no model has two."""
     pool = table[table["final_study"].map(front_prefix).notna()] if len(table) else table
     if not len(pool):
         return None
@@ -183,11 +188,12 @@ def schedules(table: pd.DataFrame, styles: dict[str, tuple[str, str]]):
                          name=f"{name} ({row['params']:,} params), {row['epochs']} epochs: "
                          f"{row['val_accuracy']:.2%}",
                          line={"color": styles[study][1],
-                               "dash": "solid" if study in FRONTS else "dash"})
+                               "dash": "solid" if study in FRONTS
+                               else "dot" if study.endswith("-erasing") else "dash"})
     plot.update_xaxes(title="epoch")
     plot.update_yaxes(title="validation accuracy (6,000 images)", range=[0.88, 0.96])
-    plot.update_layout(title="Fashion-MNIST: the same models under a 40-epoch and a longer "
-                       "cosine schedule", template="plotly_white")
+    plot.update_layout(title="Fashion-MNIST: the same models under longer cosine schedules "
+                       "and random erasing", template="plotly_white")
     return plot
 
 
