@@ -81,7 +81,7 @@ def bench_command(args: argparse.Namespace) -> int:
     from mnsearch.nn.ops import depthwise_implementation
     from mnsearch.train.benchmark import throughput
 
-    spec = resolve_arch(args.arch, args.alpha, args.resolution or 224,
+    spec = resolve_arch(args.arch, args.alpha, args.resolution,
                         num_classes=args.num_classes, in_channels=args.in_channels,
                         stride_schedule=args.stride_schedule)
     rate = throughput(spec, args.batch_size, args.mode, args.steps)

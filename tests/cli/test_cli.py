@@ -92,6 +92,18 @@ def test_bench_json_reports_images_per_second(capsys, mode):
     assert result["mode"] == mode and result["depthwise"] == "native"
 
 
+def test_bench_of_a_spec_file_keeps_its_resolution(capsys, tmp_path):
+    """A spec file's resolution stands unless --resolution changes it (it used to become 224)."""
+    spec_file = tmp_path / "small.yaml"
+    save_spec(preset("v1", 0.25, 16, num_classes=4, in_channels=1, stride_schedule="stem1"),
+              spec_file)
+    result = _json(capsys, "bench", str(spec_file), "--batch-size", "4", "--steps", "1",
+                   "--json")
+    assert result["resolution"] == 16
+    assert _json(capsys, "bench", str(spec_file), "--resolution", "20", "--batch-size", "4",
+                 "--steps", "1", "--json")["resolution"] == 20
+
+
 @pytest.mark.parametrize("choice, message", [
     ("bogus", "MNSEARCH_DEPTHWISE='bogus' is not one of auto, native, shifted, lax"),
     ("native", "MNSEARCH_DEPTHWISE=native: compiling "),
