@@ -64,11 +64,39 @@ def _compiler() -> str:
 
 def _cpu_description() -> str:
     """The CPU the library is tuned for (-march=native): model and feature flags."""
+    lines = _cpu_lines()
+    return "".join(lines) if lines else platform.machine() + platform.processor()
+
+
+@functools.cache
+def _cpu_lines() -> list[str]:
+    """/proc/cpuinfo's distinct 'model name' and 'flags' lines (none where it cannot be read)."""
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        return platform.machine() + platform.processor()
-    return "".join(sorted({line for line in lines if line.startswith(("model name", "flags"))}))
+        return []
+    return sorted({line for line in lines if line.startswith(("model name", "flags"))})
+
+
+def _cpu_field(name: str) -> str:
+    """The value of /proc/cpuinfo's first `name` line, '' where there is none."""
+    return next((line.partition(":")[2].strip() for line in _cpu_lines()
+                 if line.startswith(name)), "")
+
+
+@functools.cache
+def faster_here() -> bool:
+    """Whether `auto` takes these kernels on this CPU: x86-64 with AVX-512, where the whole
+    training step measured 1.5-2.0x XLA's shifted sum. Their tiles are sized for 32 registers
+    of 16 floats; on an AVX2 EPYC (16 registers of 8) the same steps measured 0.60-1.13x,
+    geometric mean 0.89 (docs/performance.md, "CPUs without AVX-512"), so `auto` keeps XLA's
+    ops there, and MNSEARCH_DEPTHWISE=native still forces these."""
+    return "avx512f" in _cpu_field("flags").split()
+
+
+def cpu_name() -> str:
+    """The CPU's model name, for benchmark records ('' where /proc/cpuinfo does not say)."""
+    return _cpu_field("model name")
 
 
 def _compile_command(compiler: str, output: Path) -> list[str]:

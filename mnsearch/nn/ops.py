@@ -89,12 +89,14 @@ def conv(x: jax.Array, kernel: jax.Array, stride: int, padding: str) -> jax.Arra
 
 
 def depthwise_implementation() -> str:
-    """`native` on CPU (`shifted` where it cannot be built), `lax` elsewhere.
+    """`native` on an AVX-512 CPU (`shifted` where it cannot be built, or on other CPUs),
+    `lax` elsewhere.
 
     XLA:CPU lowers grouped convolutions (and above all their gradients) 3-5x slower than K*K
-    shifted multiply-adds, and the native kernels (mnsearch.nn.native) beat both; on
-    GPU/TPU the vendor depthwise kernels behind `lax` win. An explicit `use_kernels` context
-    decides first; otherwise MNSEARCH_DEPTHWISE=native|shifted|lax, the user's override.
+    shifted multiply-adds, and on AVX-512 the native kernels (mnsearch.nn.native) beat both
+    (`native.faster_here` says where); on GPU/TPU the vendor depthwise kernels behind `lax`
+    win. An explicit `use_kernels` context decides first; otherwise
+    MNSEARCH_DEPTHWISE=native|shifted|lax, the user's override.
     """
     choice = _KERNELS.get()
     if choice == "auto":
@@ -108,6 +110,8 @@ def depthwise_implementation() -> str:
         return choice
     if jax.default_backend() != "cpu":
         return "lax"
+    if not native.faster_here():
+        return "shifted"
     if reason := native.unavailable_reason():
         _warn_native_unavailable(reason)
         return "shifted"

@@ -25,15 +25,16 @@ from mnsearch.train.loop import make_optimizer, train_step
 MODES = ("train", "infer")
 
 
-def step_function(spec: ArchSpec, batch_size: int = 128,
-                  mode: str = "train") -> Callable[[], jax.Array]:
-    """One training step (or inference batch) of `spec` on fixed random data, per call."""
+def step_function(spec: ArchSpec, batch_size: int = 128, mode: str = "train",
+                  kernels: str = "auto") -> Callable[[], jax.Array]:
+    """One training step (or inference batch) of `spec` on fixed random data, per call;
+    `kernels` fixes the model's kernel choice (mnsearch.nn.ops), to compare them."""
     if mode not in MODES:
         raise ValueError(f"unknown mode '{mode}' (allowed: {', '.join(MODES)})")
     images = jnp.asarray(example_images(spec, batch_size))
     labels = jnp.asarray(np.random.default_rng(1).integers(0, spec.num_classes, batch_size),
                          jnp.int32)
-    model = build(spec)
+    model = build(spec, kernels=kernels)
     if mode == "infer":
         view = eval_view(model)
         return lambda: predict(view, images)

@@ -89,7 +89,8 @@ def test_bench_json_reports_images_per_second(capsys, mode):
                    "--in-channels", "1", "--classes", "4", "--schedule", "stem1",
                    "--batch-size", "8", "--steps", "2", "--mode", mode, "--json")
     assert isinstance(result["images_per_second"], float) and result["images_per_second"] > 0
-    assert result["mode"] == mode and result["depthwise"] == "native"
+    assert result["mode"] == mode
+    assert result["depthwise"] == ("native" if native.faster_here() else "shifted")
 
 
 def test_bench_of_a_spec_file_keeps_its_resolution(capsys, tmp_path):

@@ -62,7 +62,12 @@ def test_whole_model_gradients_agree_between_paths(monkeypatch, implementation):
 
 def test_implementation_choice(monkeypatch):
     monkeypatch.delenv("MNSEARCH_DEPTHWISE", raising=False)
-    assert depthwise_implementation() == "native"  # CPU with a C++ compiler
+    # a CPU with a C++ compiler: native where it was measured faster (AVX-512)
+    assert depthwise_implementation() == ("native" if native.faster_here() else "shifted")
+    monkeypatch.setattr(native, "faster_here", lambda: True)
+    assert depthwise_implementation() == "native"
+    monkeypatch.setattr(native, "faster_here", lambda: False)
+    assert depthwise_implementation() == "shifted"
     monkeypatch.setenv("MNSEARCH_DEPTHWISE", "lax")
     assert depthwise_implementation() == "lax"
     monkeypatch.setenv("MNSEARCH_DEPTHWISE", "fast")
@@ -73,6 +78,7 @@ def test_implementation_choice(monkeypatch):
 def test_without_a_compiler_cpu_falls_back_to_the_shifted_sum(monkeypatch):
     """No compiler: `auto` warns and uses the shifted sum; an explicit `native` says why not."""
     monkeypatch.setattr(native, "_register", lambda: "no C++ compiler found (...)")
+    monkeypatch.setattr(native, "faster_here", lambda: True)  # a CPU where auto takes native
     monkeypatch.delenv("MNSEARCH_DEPTHWISE", raising=False)
     with pytest.warns(RuntimeWarning, match="shifted depthwise sum\\): no C\\+\\+ compiler"):
         assert depthwise_implementation() == "shifted"
@@ -164,7 +170,7 @@ def test_native_pointwise_equals_a_matmul(rows, inner, columns):
 
 def test_large_pointwise_convs_stay_on_xla(monkeypatch):
     """Above NATIVE_POINTWISE_MAX_WEIGHTS the 1x1 conv is XLA's dot, below it the native call."""
-    monkeypatch.delenv("MNSEARCH_DEPTHWISE", raising=False)
+    monkeypatch.setenv("MNSEARCH_DEPTHWISE", "native")
     x = jnp.ones((2, 2, 2, 512), jnp.float32)
 
     def program(columns):
