@@ -86,11 +86,12 @@ def _cpu_field(name: str) -> str:
 
 @functools.cache
 def faster_here() -> bool:
-    """Whether `auto` takes these kernels on this CPU: x86-64 with AVX-512, where the whole
-    training step measured 1.5-2.0x XLA's shifted sum. Their tiles are sized for 32 registers
-    of 16 floats; on an AVX2 EPYC (16 registers of 8) the same steps measured 0.60-1.13x,
-    geometric mean 0.89 (docs/performance.md, "CPUs without AVX-512"), so `auto` keeps XLA's
-    ops there, and MNSEARCH_DEPTHWISE=native still forces these."""
+    """Whether `auto` takes these kernels on this CPU: x86-64 with AVX-512, the 32 registers of
+    16 floats their tiles are sized for (earlier VMs, 10x faster than the one below, measured
+    the whole training step at 1.5-2.0x XLA's shifted sum). On an AVX2 EPYC (16 registers of
+    8) the same steps measured 0.60-1.13x, geometric mean 0.89 (docs/performance.md, "CPUs
+    without AVX-512"), so `auto` keeps XLA's ops there; MNSEARCH_DEPTHWISE=native still
+    forces these."""
     return "avx512f" in _cpu_field("flags").split()
 
 
