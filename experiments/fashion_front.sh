@@ -69,6 +69,19 @@ width_final() {  # SPACE OUT TRIALS [EPOCHS] [JOBS]
     --artifacts "$artifacts" --out "$out/$2"
 }
 
+# A longer schedule of a per-stage-width front's models, in its own final study (finalize
+# refuses to mix recipes in one): fashion_SPACE-final-EPOCHS[SUFFIX], in long-SPACE-EPOCHS[SUFFIX]/
+long_final() {  # SUFFIX RECIPE ("" or a --set value) SPACE TRIALS EPOCHS [JOBS]
+  local suffix=$1 recipe=()
+  [ -n "$2" ] && recipe=(--set "$2")
+  local space=${3:?"usage: $0 long[-erasing] tiny|mid TRIALS EPOCHS [JOBS]"}
+  local trials=${4:?} epochs=${5:?} jobs=${6:-1}
+  timed "$mnsearch" finalize --study "fashion_$space" --storage "$storage" --trials "$trials" \
+    --epochs "$epochs" --jobs "$jobs" "${recipe[@]}" \
+    --final-study "fashion_$space-final-$epochs$suffix" --artifacts "$artifacts" \
+    --out "$out/long-$space-$epochs$suffix"
+}
+
 usage="sweep|tiny|mid [SECONDS] [JOBS]|final[-tiny|-mid] TRIALS [EPOCHS] [JOBS]"
 usage="$usage|long[-erasing] tiny|mid TRIALS EPOCHS [JOBS]"
 usage="$usage|export-long tiny|mid EPOCHS[-erasing] TRIAL"
@@ -93,17 +106,8 @@ case "$step" in
   export) export_final fashion_small-final-noerasing "$2" "$out/final-trial-$2" ;;
   export-tiny) export_final fashion_tiny-final-noerasing "$2" "$out/tiny-final-trial-$2" ;;
   export-mid) export_final fashion_mid-final-noerasing "$2" "$out/mid-final-trial-$2" ;;
-  long)
-    space=${2:?"usage: $0 long tiny|mid TRIALS EPOCHS [JOBS]"}
-    timed "$mnsearch" finalize --study "fashion_$space" --storage "$storage" --trials "${3:?}" \
-      --epochs "${4:?}" --jobs "${5:-1}" --final-study "fashion_$space-final-$4" \
-      --artifacts "$artifacts" --out "$out/long-$space-$4" ;;
-  long-erasing)
-    space=${2:?"usage: $0 long-erasing tiny|mid TRIALS EPOCHS [JOBS]"}
-    timed "$mnsearch" finalize --study "fashion_$space" --storage "$storage" --trials "${3:?}" \
-      --epochs "${4:?}" --jobs "${5:-1}" --set erasing=0.5 \
-      --final-study "fashion_$space-final-$4-erasing" --artifacts "$artifacts" \
-      --out "$out/long-$space-$4-erasing" ;;
+  long) long_final "" "" "${@:2}" ;;
+  long-erasing) long_final -erasing erasing=0.5 "${@:2}" ;;
   export-long)
     export_final "fashion_${2:?}-final-${3:?}" "${4:?}" "$out/$2-$3-trial-$4" ;;
   *) echo "unknown step '$step'" >&2; exit 2 ;;
