@@ -27,7 +27,7 @@ FAST_PATHS = ["native", "shifted"]
     (5, 1, 6, "symmetric"), (3, 2, 7, "keras_v1"), (3, 2, 1, "same"), (5, 2, 2, "same"),
 ])
 def test_fast_depthwise_equals_lax_conv(implementation, kernel_size, stride, size, padding):
-    """29 channels cover the native kernels' 16-, 8- and 1-channel blocks."""
+    """29 channels cover the native kernels' 16-, 8-, 4- and 1-channel blocks."""
     keys = jax.random.split(jax.random.key(0), 2)
     x = jax.random.normal(keys[0], (2, size, size, 29))
     kernel = jax.random.normal(keys[1], (kernel_size, kernel_size, 29))
@@ -144,11 +144,12 @@ def test_fused_batch_norm_equals_flax_batch_norm(monkeypatch, implementation, ac
 
 
 @pytest.mark.parametrize("rows, inner, columns", [
-    (1, 3, 17), (37, 8, 48), (300, 13, 5), (24, 96, 40), (9, 1, 1),
+    (1, 3, 17), (37, 8, 48), (300, 13, 5), (24, 96, 40), (150, 40, 21), (9, 1, 1),
 ])
 def test_native_pointwise_equals_a_matmul(rows, inner, columns):
-    """Values and both gradients, for row/column counts off the 8x16 register tiles and for
-    inputs wide enough (96) that the weight gradient is split over input channels."""
+    """Values and both gradients, for row/column counts off the register tiles and the
+    weight gradient's 64-row blocks, and for inputs wide enough (40, 96) that the weight
+    gradient is split over input channels."""
     keys = jax.random.split(jax.random.key(3), 3)
     x = jax.random.normal(keys[0], (rows, 1, 1, inner))
     kernel = jax.random.normal(keys[1], (inner, columns))

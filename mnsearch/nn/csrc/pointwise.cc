@@ -5,9 +5,10 @@
 // (batch x height x width). XLA:CPU runs those matmuls far below the machine's speed, and for the
 // weight gradient (contracting over rows) it transposes an activation first: in a V2 alpha=0.25
 // step the first expansion's weight gradient alone took 2.7 ms for 12.6 M multiply-adds. Here
-// every product keeps a tile of outputs in vector registers: kTileRows rows x 16 output channels
-// for y = x W and dx = dy W^T, and kTileRows input x 16 output channels, summed over a chunk of
-// rows, for dW = x^T dy (chunks added in a fixed order).
+// every product keeps a tile of outputs in vector registers: kTileRows rows x one register of
+// output channels for y = x W and dx = dy W^T, and kTileRows input x one register of output
+// channels, summed over blocks of 64 rows, for dW = x^T dy (blocks and chunks added in a fixed
+// order).
 #include <algorithm>
 #include <cstdint>
 #include <vector>
@@ -27,45 +28,45 @@ using mnsearch::Store;
 using mnsearch::Vector16;
 namespace ffi = xla::ffi;
 
-// Rows per tile, so that a tile's accumulators (rows x 16 floats), its weights and a broadcast
-// stay in vector registers whatever -march=native targets: AVX-512 has 32 registers of 16 floats
-// (8 rows, and the 8 x 32 wide tile: 16 accumulators); AVX2 16 registers of 8 floats and NEON 32
-// of 4 (6 rows: 12 or 24 registers); SSE 16 of 4 (3 rows: 12). Spilling the 8-row tiles, an
-// AVX2 EPYC trained V1 at 0.37x XLA's shifted sum (6 rows: 0.59x). The tile changes which
-// outputs are summed together, never the order of a sum, so every target computes the same
-// values.
+// Rows per tile, so that a tile's accumulators (rows x one register of kVectorLanes floats, see
+// vectors.h), its weights and a broadcast stay in vector registers whatever -march=native
+// targets: AVX-512 has 32 registers (8 rows, and the 8 x 32 wide tile: 16 accumulators); AVX2
+// and SSE have 16, NEON 32 (6 rows: 8 registers; 12 rows measured 10% slower on an AVX2 EPYC).
+// The tile changes which outputs are summed together, never the order of a sum, so every
+// target computes the same values.
 #if defined(__AVX512F__)
 constexpr int64_t kTileRows = 8;
 constexpr bool kWideTiles = true;
-#elif defined(__AVX__) || defined(__aarch64__)
-constexpr int64_t kTileRows = 6;
-constexpr bool kWideTiles = false;
 #else
-constexpr int64_t kTileRows = 3;
+constexpr int64_t kTileRows = 6;
 constexpr bool kWideTiles = false;
 #endif
 
-// out[r, c:c+lanes] = a[r, :] b[:, c:c+lanes] for kRows rows starting at `row`.
+// out[r, c:c+lanes] = a[r, :] b[:, c:c+lanes] for kRows rows starting at `row`. `panel` is
+// b[:, c:c+lanes] packed contiguously ([inner, lanes], see PackPanels), so the loop over k
+// streams one run of memory instead of touching a new, often split, cache line of b per k.
 template <int64_t kRows, typename V>
-inline void ProductTile(const float* __restrict a, const float* __restrict b,
+inline void ProductTile(const float* __restrict a, const float* __restrict panel,
                         float* __restrict out, int64_t row, int64_t inner, int64_t columns,
                         int64_t c) {
+  constexpr int64_t lanes = sizeof(V) / sizeof(float);
   V sum[kRows] = {};
   for (int64_t k = 0; k < inner; ++k) {
-    V weights = Load<V>(b + k * columns + c);
+    V weights = Load<V>(panel + k * lanes);
     for (int64_t r = 0; r < kRows; ++r) sum[r] += a[(row + r) * inner + k] * weights;
   }
   for (int64_t r = 0; r < kRows; ++r) Store(out + (row + r) * columns + c, sum[r]);
 }
 
-// ProductTile over 8 rows x 32 columns: 16 accumulators, each broadcast of a used twice.
-inline void WideProductTile(const float* __restrict a, const float* __restrict b,
-                            float* __restrict out, int64_t row, int64_t inner, int64_t columns,
-                            int64_t c) {
+// ProductTile over 8 rows x 32 columns (two 16-column panels): 16 accumulators, each broadcast
+// of a used twice.
+inline void WideProductTile(const float* __restrict a, const float* __restrict left_panel,
+                            const float* __restrict right_panel, float* __restrict out,
+                            int64_t row, int64_t inner, int64_t columns, int64_t c) {
   Vector16 left[8] = {}, right[8] = {};
   for (int64_t k = 0; k < inner; ++k) {
-    Vector16 weights_left = Load<Vector16>(b + k * columns + c);
-    Vector16 weights_right = Load<Vector16>(b + k * columns + c + 16);
+    Vector16 weights_left = Load<Vector16>(left_panel + k * 16);
+    Vector16 weights_right = Load<Vector16>(right_panel + k * 16);
     for (int64_t r = 0; r < 8; ++r) {
       float value = a[(row + r) * inner + k];
       left[r] += value * weights_left;
@@ -78,22 +79,39 @@ inline void WideProductTile(const float* __restrict a, const float* __restrict b
   }
 }
 
-// out = a b for rows [first, last): a is [rows, inner], b is [inner, columns].
-void ProductRows(const float* a, const float* b, float* out, int64_t first, int64_t last,
+// b ([inner, columns]) as the column panels OverVectorBlocks walks: the panel of the block at
+// column c (lanes wide) is b[:, c:c+lanes] stored row after row at packed[c * inner].
+std::vector<float> PackPanels(const float* b, int64_t inner, int64_t columns) {
+  std::vector<float> packed(inner * columns);
+  OverVectorBlocks(columns, [&](auto block, int64_t c) {
+    constexpr int64_t lanes = sizeof(block) / sizeof(float);
+    float* panel = packed.data() + c * inner;
+    for (int64_t k = 0; k < inner; ++k)
+      for (int64_t j = 0; j < lanes; ++j) panel[k * lanes + j] = b[k * columns + c + j];
+  });
+  return packed;
+}
+
+// out = a b for rows [first, last): a is [rows, inner], b is [inner, columns] as PackPanels.
+void ProductRows(const float* a, const float* packed, float* out, int64_t first, int64_t last,
                  int64_t inner, int64_t columns) {
   int64_t row = first;
   for (; row + kTileRows <= last; row += kTileRows) {
     int64_t c = 0;
     if constexpr (kWideTiles) {
-      for (; c + 32 <= columns; c += 32) WideProductTile(a, b, out, row, inner, columns, c);
+      for (; c + 32 <= columns; c += 32) {
+        WideProductTile(a, packed + c * inner, packed + (c + 16) * inner, out, row, inner,
+                        columns, c);
+      }
     }
     OverVectorBlocks(columns - c, [&](auto block, int64_t offset) {
-      ProductTile<kTileRows, decltype(block)>(a, b, out, row, inner, columns, c + offset);
+      ProductTile<kTileRows, decltype(block)>(a, packed + (c + offset) * inner, out, row, inner,
+                                              columns, c + offset);
     });
   }
   for (; row < last; ++row) {
     OverVectorBlocks(columns, [&](auto block, int64_t c) {
-      ProductTile<1, decltype(block)>(a, b, out, row, inner, columns, c);
+      ProductTile<1, decltype(block)>(a, packed + c * inner, out, row, inner, columns, c);
     });
   }
 }
@@ -115,19 +133,30 @@ inline void TransposedTile(const float* __restrict a, const float* __restrict b,
   }
 }
 
+// Rows summed per pass over the tiles of a^T b: a block of a and b ([kRowBlock, inner] and
+// [kRowBlock, columns], at most 64 KB each) stays in L2 while every tile reads it. Passing all
+// rows per tile instead streamed both whole activations from memory once per tile: 41% of an
+// AVX2 EPYC's training step, waiting on loads. The block is the same on every target, so the
+// sums' order (block after block, rows in order within one) is too.
+constexpr int64_t kRowBlock = 64;
+
 // sums[i0:i1] += a[first:last, i0:i1]^T b[first:last]: a is [rows, inner], b is [rows, columns].
 void TransposedProductRows(const float* a, const float* b, float* sums, int64_t first,
                            int64_t last, int64_t inner, int64_t columns, int64_t i0, int64_t i1) {
-  for (; i0 + kTileRows <= i1; i0 += kTileRows) {
-    OverVectorBlocks(columns, [&](auto block, int64_t c) {
-      TransposedTile<kTileRows, decltype(block)>(a, b, sums, first, last, inner, columns, i0,
-                                                 c);
-    });
-  }
-  for (; i0 < i1; ++i0) {
-    OverVectorBlocks(columns, [&](auto block, int64_t c) {
-      TransposedTile<1, decltype(block)>(a, b, sums, first, last, inner, columns, i0, c);
-    });
+  for (int64_t start = first; start < last; start += kRowBlock) {
+    const int64_t stop = std::min(start + kRowBlock, last);
+    int64_t i = i0;
+    for (; i + kTileRows <= i1; i += kTileRows) {
+      OverVectorBlocks(columns, [&](auto block, int64_t c) {
+        TransposedTile<kTileRows, decltype(block)>(a, b, sums, start, stop, inner, columns, i,
+                                                   c);
+      });
+    }
+    for (; i < i1; ++i) {
+      OverVectorBlocks(columns, [&](auto block, int64_t c) {
+        TransposedTile<1, decltype(block)>(a, b, sums, start, stop, inner, columns, i, c);
+      });
+    }
   }
 }
 
@@ -160,11 +189,12 @@ void TransposedProduct(ffi::ThreadPool& pool, const float* a, const float* b, fl
 
 void Product(ffi::ThreadPool& pool, const float* a, const float* b, float* out, int64_t rows,
              int64_t inner, int64_t columns) {
+  const std::vector<float> packed = PackPanels(b, inner, columns);
   int64_t chunks = ChunkCount(pool, rows);
   ParallelFor(pool, chunks, [&](int64_t chunk) {
     int64_t first, last;
     ChunkRange(chunk, chunks, rows, &first, &last);
-    ProductRows(a, b, out, first, last, inner, columns);
+    ProductRows(a, packed.data(), out, first, last, inner, columns);
   });
 }
 
