@@ -3,11 +3,14 @@
     .venv/bin/python experiments/bench_kernels.py [--steps 10] [--repeats 5] [--out CSV]
 
 `auto` takes the native kernels only where `mnsearch.nn.native.faster_here()` says (x86-64 with
-AVX-512); this measures the claim on the machine at hand. Both step functions of a model are
+AVX2); this measures the claim on the machine at hand. Both step functions of a model are
 built and compiled first, then timed in alternation (native, shifted, native, ...), so drift of
 a noisy VM falls on both; each figure is the median over `repeats` windows of `steps` steps at
 batch 128. Models: V1/V2/V3-Small at α 0.25 and 0.5 on 28×28×1 (stem stride 1), and the
 Fashion-MNIST finals of experiments/results/fashion_front (their exported spec.yaml).
+Runs under tcmalloc where it is installed, as `mnsearch` trains (mnsearch.cli.allocator), so the
+ratio is the one training sees (under glibc's malloc an AVX2 EPYC ran mid-100-trial-0's shifted
+step 1.47x slower).
 Prints a table with the ratio native / shifted and the CPU, and writes it as CSV.
 """
 
@@ -15,12 +18,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import jax
 import pandas as pd
 
+from mnsearch.cli.allocator import active_allocator, restart_with_tcmalloc
 from mnsearch.nn import native
 from mnsearch.spec.families import preset
 from mnsearch.spec.io import load_spec
@@ -65,6 +70,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path("experiments/results/bench_kernels.csv"))
     args = parser.parse_args()
+    restart_with_tcmalloc(sys.argv)
     if reason := native.unavailable_reason():
         raise SystemExit(f"bench_kernels: the native kernels cannot be built here: {reason}")
     cpu = native.cpu_name()
@@ -77,9 +83,11 @@ def main() -> None:
                      "ratio": rates["native"] / rates["shifted"]})
         print(f"{name:<40} native {rates['native']:8,.0f}  shifted {rates['shifted']:8,.0f}  "
               f"ratio {rows[-1]['ratio']:.2f}", flush=True)
-    table = pd.DataFrame(rows).assign(cpu=cpu, avx512=native.faster_here())
+    avx512 = "avx512f" in native.cpu_flags()
+    table = pd.DataFrame(rows).assign(cpu=cpu, avx512=avx512,
+                                      allocator=active_allocator())
     table.to_csv(args.out, index=False, float_format="%.3f")
-    print(f"{cpu}; AVX-512: {native.faster_here()} (auto takes "
+    print(f"{cpu}; AVX-512: {avx512} (auto takes "
           f"{'native' if native.faster_here() else 'shifted'}); ratios "
           f"{table['ratio'].min():.2f}-{table['ratio'].max():.2f}; {args.out}")
 

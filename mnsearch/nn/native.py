@@ -86,13 +86,17 @@ def _cpu_field(name: str) -> str:
 
 @functools.cache
 def faster_here() -> bool:
-    """Whether `auto` takes these kernels on this CPU: x86-64 with AVX-512, the 32 registers of
-    16 floats their tiles are sized for (earlier VMs, 10x faster than the one below, measured
-    the whole training step at 1.5-2.0x XLA's shifted sum). On an AVX2 EPYC (16 registers of
-    8) the same steps measured 0.60-1.13x, geometric mean 0.89 (docs/performance.md, "CPUs
-    without AVX-512"), so `auto` keeps XLA's ops there; MNSEARCH_DEPTHWISE=native still
-    forces these."""
-    return "avx512f" in _cpu_field("flags").split()
+    """Whether `auto` takes these kernels on this CPU: x86-64 with AVX2 (every AVX-512 CPU has
+    it). There the whole training step measured 1.5-2.0x XLA's shifted sum on AVX-512 VMs, and
+    0.88-1.76x (1.3-1.8x on the Fashion-MNIST finals) on a 2-core AVX2 EPYC
+    (docs/performance.md, "CPUs without AVX-512"). Elsewhere (ARM, older x86) they are
+    unmeasured, so `auto` keeps XLA's ops; MNSEARCH_DEPTHWISE=native still forces these."""
+    return "avx2" in cpu_flags()
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where it does not say)."""
+    return frozenset(_cpu_field("flags").split())
 
 
 def cpu_name() -> str:

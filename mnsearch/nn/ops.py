@@ -89,12 +89,12 @@ def conv(x: jax.Array, kernel: jax.Array, stride: int, padding: str) -> jax.Arra
 
 
 def depthwise_implementation() -> str:
-    """`native` on an AVX-512 CPU (`shifted` where it cannot be built, or on other CPUs),
-    `lax` elsewhere.
+    """`native` on an x86-64 CPU with AVX2 (`shifted` where it cannot be built, or on other
+    CPUs), `lax` elsewhere.
 
     XLA:CPU lowers grouped convolutions (and above all their gradients) 3-5x slower than K*K
-    shifted multiply-adds, and on AVX-512 the native kernels (mnsearch.nn.native) beat both
-    (`native.faster_here` says where); on GPU/TPU the vendor depthwise kernels behind `lax`
+    shifted multiply-adds, and on AVX2/AVX-512 the native kernels (mnsearch.nn.native) beat
+    both (`native.faster_here` says where); on GPU/TPU the vendor depthwise kernels behind `lax`
     win. An explicit `use_kernels` context decides first; otherwise
     MNSEARCH_DEPTHWISE=native|shifted|lax, the user's override.
     """

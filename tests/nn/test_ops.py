@@ -62,7 +62,7 @@ def test_whole_model_gradients_agree_between_paths(monkeypatch, implementation):
 
 def test_implementation_choice(monkeypatch):
     monkeypatch.delenv("MNSEARCH_DEPTHWISE", raising=False)
-    # a CPU with a C++ compiler: native where it was measured faster (AVX-512)
+    # a CPU with a C++ compiler: native where it was measured faster (x86-64 with AVX2)
     assert depthwise_implementation() == ("native" if native.faster_here() else "shifted")
     monkeypatch.setattr(native, "faster_here", lambda: True)
     assert depthwise_implementation() == "native"
