@@ -1,9 +1,9 @@
 // Channel blocks as GCC/Clang vector types, shared by the native kernels: one vector register
 // of the CPU -march=native targets (16 floats on AVX-512, 8 on AVX/AVX2, 4 on SSE and NEON), so
 // a block's sum stays in a register. A type wider than the CPU's registers is not split into
-// registers: GCC keeps it on the stack and moves it through general registers (vmovq/vpinsrq),
-// which made the native kernels 2.5x slower than XLA on an AVX2 EPYC. Lanes never mix, so the
-// block width changes no value.
+// registers: GCC keeps it on the stack and moves it through general registers (vmovq/vpinsrq);
+// on an AVX2 EPYC that halved the native training step's speed. Lanes never mix, so the block
+// width changes no value.
 #ifndef MNSEARCH_NATIVE_VECTORS_H_
 #define MNSEARCH_NATIVE_VECTORS_H_
 
