@@ -148,8 +148,8 @@ def test_fused_batch_norm_equals_flax_batch_norm(monkeypatch, implementation, ac
 ])
 def test_native_pointwise_equals_a_matmul(rows, inner, columns):
     """Values and both gradients, for row/column counts off the register tiles and the
-    weight gradient's 64-row blocks, and for inputs wide enough (40, 96) that the weight
-    gradient is split over input channels."""
+    weight gradient's 64-row blocks, and for inputs wide enough (40 and 96, on a pool of up to
+    2 threads; 96 up to 6) that the weight gradient is split over input channels."""
     keys = jax.random.split(jax.random.key(3), 3)
     x = jax.random.normal(keys[0], (rows, 1, 1, inner))
     kernel = jax.random.normal(keys[1], (inner, columns))
