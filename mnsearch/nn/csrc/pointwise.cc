@@ -79,15 +79,17 @@ inline void WideProductTile(const float* __restrict a, const float* __restrict l
   }
 }
 
-// b ([inner, columns]) as the column panels OverVectorBlocks walks: the panel of the block at
+// b ([inner, columns], element [k, j] at b[k * k_stride + j * j_stride], so W and W^T are read
+// from the same array) as the column panels OverVectorBlocks walks: the panel of the block at
 // column c (lanes wide) is b[:, c:c+lanes] stored row after row at packed[c * inner].
-std::vector<float> PackPanels(const float* b, int64_t inner, int64_t columns) {
+std::vector<float> PackPanels(const float* b, int64_t inner, int64_t columns, int64_t k_stride,
+                              int64_t j_stride) {
   std::vector<float> packed(inner * columns);
   OverVectorBlocks(columns, [&](auto block, int64_t c) {
     constexpr int64_t lanes = sizeof(block) / sizeof(float);
     float* panel = packed.data() + c * inner;
     for (int64_t k = 0; k < inner; ++k)
-      for (int64_t j = 0; j < lanes; ++j) panel[k * lanes + j] = b[k * columns + c + j];
+      for (int64_t j = 0; j < lanes; ++j) panel[k * lanes + j] = b[k * k_stride + (c + j) * j_stride];
   });
   return packed;
 }
@@ -187,9 +189,10 @@ void TransposedProduct(ffi::ThreadPool& pool, const float* a, const float* b, fl
   AddChunksInOrder(partial, chunks, size, result);
 }
 
+// out = a b, b as PackPanels reads it.
 void Product(ffi::ThreadPool& pool, const float* a, const float* b, float* out, int64_t rows,
-             int64_t inner, int64_t columns) {
-  const std::vector<float> packed = PackPanels(b, inner, columns);
+             int64_t inner, int64_t columns, int64_t k_stride, int64_t j_stride) {
+  const std::vector<float> packed = PackPanels(b, inner, columns, k_stride, j_stride);
   int64_t chunks = ChunkCount(pool, rows);
   ParallelFor(pool, chunks, [&](int64_t chunk) {
     int64_t first, last;
@@ -205,7 +208,7 @@ ffi::Error Forward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ff
     return ffi::Error::InvalidArgument("mnsearch pointwise: expected x (..., in), kernel (in, out)");
   }
   Product(pool, x.typed_data(), kernel.typed_data(), y->typed_data(),
-          x.element_count() / shape[0], shape[0], shape[1]);
+          x.element_count() / shape[0], shape[0], shape[1], shape[1], 1);
   return ffi::Error::Success();
 }
 
@@ -215,15 +218,9 @@ ffi::Error Backward(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<f
   auto shape = kernel.dimensions();
   const int64_t inner = shape[0], columns = shape[1];
   const int64_t rows = x.element_count() / inner;
-  std::vector<float> transposed(inner * columns);
-  const float* weights = kernel.typed_data();
-  for (int64_t i0 = 0; i0 < inner; i0 += 16)  // in 16 x 16 tiles, to stay in cache
-    for (int64_t c0 = 0; c0 < columns; c0 += 16)
-      for (int64_t i = i0; i < std::min(i0 + 16, inner); ++i)
-        for (int64_t c = c0; c < std::min(c0 + 16, columns); ++c)
-          transposed[c * inner + i] = weights[i * columns + c];
-  Product(pool, grad.typed_data(), transposed.data(), input_grad->typed_data(), rows, columns,
-          inner);
+  // dx = dy W^T: W^T[k, j] = W[j, k], so W^T's rows are W's columns (stride 1).
+  Product(pool, grad.typed_data(), kernel.typed_data(), input_grad->typed_data(), rows, columns,
+          inner, 1, columns);
   TransposedProduct(pool, x.typed_data(), grad.typed_data(), kernel_grad->typed_data(), rows,
                     inner, columns);
   return ffi::Error::Success();
