@@ -19,15 +19,18 @@
 #   experiments/fashion_front.sh export-tiny TRIAL        # to tiny-final-trial-TRIAL/
 #   experiments/fashion_front.sh mid|final-mid|export-mid ...  # the same for search_spaces/
 #                                                         # fashion_mid.yaml (<= 300K params)
-#   experiments/fashion_front.sh long tiny|mid TRIALS EPOCHS [JOBS]  # the same finals with a
+#   experiments/fashion_front.sh wide [SECONDS] [JOBS]    # search_spaces/fashion_wide.yaml: the
+#                                                         # α ladder (0.35-1.0) of fashion_mid's
+#                                                         # best final, for <= 1M (a 4-point grid)
+#   experiments/fashion_front.sh long tiny|mid|wide TRIALS EPOCHS [JOBS]  # the same finals with a
 #                                                         # longer schedule: final study
 #                                                         # fashion_SPACE-final-EPOCHS, in
 #                                                         # long-SPACE-EPOCHS/
-#   experiments/fashion_front.sh long-erasing tiny|mid TRIALS EPOCHS [JOBS]  # the same with
+#   experiments/fashion_front.sh long-erasing tiny|mid|wide TRIALS EPOCHS [JOBS]  # the same with
 #                                                         # random erasing 0.5: final study
 #                                                         # fashion_SPACE-final-EPOCHS-erasing,
 #                                                         # in long-SPACE-EPOCHS-erasing/
-#   experiments/fashion_front.sh export-long tiny|mid EPOCHS TRIAL  # to SPACE-EPOCHS-trial-TRIAL/
+#   experiments/fashion_front.sh export-long tiny|mid|wide EPOCHS TRIAL  # to SPACE-EPOCHS-trial-TRIAL/
 #                                                         # (EPOCHS-erasing for those)
 #   .venv/bin/python experiments/fashion_front_summary.py # finals.csv, targets.csv, front.png
 #
@@ -74,7 +77,7 @@ width_final() {  # SPACE OUT TRIALS [EPOCHS] [JOBS]
 long_final() {  # SUFFIX RECIPE ("" or a --set value) SPACE TRIALS EPOCHS [JOBS]
   local suffix=$1 recipe=()
   [ -n "$2" ] && recipe=(--set "$2")
-  local space=${3:?"usage: $0 long[-erasing] tiny|mid TRIALS EPOCHS [JOBS]"}
+  local space=${3:?"usage: $0 long[-erasing] tiny|mid|wide TRIALS EPOCHS [JOBS]"}
   local trials=${4:?} epochs=${5:?} jobs=${6:-1}
   timed "$mnsearch" finalize --study "fashion_$space" --storage "$storage" --trials "$trials" \
     --epochs "$epochs" --jobs "$jobs" "${recipe[@]}" \
@@ -82,9 +85,9 @@ long_final() {  # SUFFIX RECIPE ("" or a --set value) SPACE TRIALS EPOCHS [JOBS]
     --out "$out/long-$space-$epochs$suffix"
 }
 
-usage="sweep|tiny|mid [SECONDS] [JOBS]|final[-tiny|-mid] TRIALS [EPOCHS] [JOBS]"
-usage="$usage|long[-erasing] tiny|mid TRIALS EPOCHS [JOBS]"
-usage="$usage|export-long tiny|mid EPOCHS[-erasing] TRIAL"
+usage="sweep|tiny|mid|wide [SECONDS] [JOBS]|final[-tiny|-mid] TRIALS [EPOCHS] [JOBS]"
+usage="$usage|long[-erasing] tiny|mid|wide TRIALS EPOCHS [JOBS]"
+usage="$usage|export-long tiny|mid|wide EPOCHS[-erasing] TRIAL"
 step=${1:?"usage: $0 $usage|erasing TRIALS [EPOCHS]|export[-tiny|-mid] TRIAL"}
 case "$step" in
   sweep)
@@ -94,6 +97,7 @@ case "$step" in
       --seed 0 ;;
   tiny) width_sweep tiny sweep-tiny "${@:2}" ;;
   mid) width_sweep mid sweep-mid "${@:2}" ;;
+  wide) width_sweep wide sweep-wide "${@:2}" ;;
   final)
     timed "$mnsearch" finalize --study fashion_small --storage "$storage" --trials "$2" \
       --epochs "${3:-40}" --jobs "${4:-1}" --final-study fashion_small-final-noerasing \

@@ -3,11 +3,11 @@
     .venv/bin/python experiments/fashion_front_summary.py [--out experiments/results/fashion_front]
 
 Reads the journal of `experiments/fashion_front.sh` (the proxy sweeps `fashion_small`,
-`fashion_tiny` and `fashion_mid`, their fronts' finals `fashion_*-final-noerasing`, the longer
-schedules `fashion_tiny|mid-final-EPOCHS[-erasing]`, and `fashion_small-final` with random erasing)
-and the `evaluate-test.json` of every exported final (test accuracy recomputed by `mnsearch
-evaluate` from the committed weights). Writes `finals.csv` (one row per final model: proxy trial,
-architecture, parameters, Mult-Adds, epochs, validation and test accuracy, training hours),
+`fashion_tiny`, `fashion_mid` and `fashion_wide`, their fronts' finals `fashion_*-final-noerasing`,
+the longer schedules `fashion_tiny|mid|wide-final-EPOCHS[-erasing]`, and `fashion_small-final` with
+random erasing) and the `evaluate-test.json` of every exported final (test accuracy recomputed by
+`mnsearch evaluate` from the committed weights). Writes `finals.csv` (one row per final model: proxy
+trial, architecture, parameters, Mult-Adds, epochs, validation and test accuracy, training hours),
 `targets.csv` (per target: the best model under the size by validation accuracy, its test accuracy
 and whether it meets the target), `front.html` and `front.png` (also copied to
 docs/images/fashion-front.png; test accuracy against parameters and against Mult-Adds, the proxy
@@ -47,10 +47,12 @@ FRONTS = {"fashion_small-final-noerasing": "final-trial-",
 # longer schedules of the per-stage-width fronts' models (`fashion_front.sh long SPACE TRIALS
 # EPOCHS`, `long-erasing ...`): final study fashion_SPACE-final-EPOCHS[-erasing], exported to
 # SPACE-EPOCHS[-erasing]-trial-N/
-LONG_FINAL = re.compile(r"fashion_(tiny|mid)-final-([0-9]+)(-erasing)?")
+LONG_FINAL = re.compile(r"fashion_(tiny|mid|wide)-final-([0-9]+)(-erasing)?")
 LONG_COLOURS = {("tiny", False): "navy", ("mid", False): "saddlebrown",
-                ("tiny", True): "mediumvioletred", ("mid", True): "crimson"}
-PROXIES = {"fashion_small": "lightgray", "fashion_tiny": "lightsteelblue", "fashion_mid": "wheat"}
+                ("wide", False): "darkslategray", ("tiny", True): "mediumvioletred",
+                ("mid", True): "crimson", ("wide", True): "darkviolet"}
+PROXIES = {"fashion_small": "lightgray", "fashion_tiny": "lightsteelblue", "fashion_mid": "wheat",
+           "fashion_wide": "thistle"}
 SYMBOLS = ("diamond", "star", "star-diamond", "triangle-up", "square", "pentagon")
 
 
