@@ -186,9 +186,10 @@ def schedules(table: pd.DataFrame, styles: dict[str, tuple[str, str]]):
     plot = make_subplots(1, 1)
     for (name, study), row in pool.set_index(["model", "final_study"]).iterrows():
         curve = row["curve"] or []
+        recipe = ", erasing 0.5" if study.endswith("-erasing") else ""
         plot.add_scatter(x=list(range(1, len(curve) + 1)), y=curve, mode="lines",
-                         name=f"{name} ({row['params']:,} params), {row['epochs']} epochs: "
-                         f"{row['val_accuracy']:.2%}",
+                         name=f"{name} ({row['params']:,} params), {row['epochs']} epochs"
+                         f"{recipe}: {row['val_accuracy']:.2%}",
                          line={"color": styles[study][1],
                                "dash": "solid" if study in FRONTS
                                else "dot" if study.endswith("-erasing") else "dash"})
