@@ -3,12 +3,12 @@
     .venv/bin/python experiments/fashion_wider.py [--steps 10] [--repeats 3] [--out CSV]
 
 The two fashion_mid finals (proxy trials 16 and 3: 120K and 178K parameters) rebuilt from the
-sweep's journal at α 0.35 to 1.0 (their per-stage widths kept), priced by `mnsearch.cost` and
-timed by a training step of batch 128 on this CPU (`mnsearch.train.benchmark`, timed in
-alternation so a noisy VM's drift falls on all of them). The hours of a 100-epoch final on all
-54,000 training images follow from the measured rate; the validation and test passes (16,000
-images a epoch, inference) are left out, about 5% of an epoch. Runs under tcmalloc where it is
-installed, as `mnsearch` trains. Prints the table and writes it as CSV.
+sweep's journal at α 0.35 to 1.0 (their per-stage widths kept), priced by `mnsearch.cost` and timed
+by a training step of batch 128 on this CPU (`mnsearch.train.benchmark`, timed in alternation so a
+noisy VM's drift falls on all of them). The hours of a 100-epoch final on all 54,000 training images
+follow from the measured rate; the validation and test passes (16,000 images an epoch, inference at
+~4x the training rate) are left out, about 8% more. Runs under tcmalloc where it is installed, as
+`mnsearch` trains. Prints the table and writes it as CSV.
 """
 
 from __future__ import annotations
