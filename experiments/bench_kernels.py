@@ -17,19 +17,16 @@ Prints a table with the ratio native / shifted and the CPU, and writes it as CSV
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
-import jax
 import pandas as pd
 
 from mnsearch.cli.allocator import active_allocator, restart_with_tcmalloc
 from mnsearch.nn import native
 from mnsearch.spec.families import preset
 from mnsearch.spec.io import load_spec
-from mnsearch.train.benchmark import step_function
+from mnsearch.train.benchmark import interleaved, step_function
 
 FINALS = ("tiny-100-trial-0", "mid-100-trial-0", "mid-final-trial-2")
 BATCH = 128
@@ -48,22 +45,6 @@ def models() -> dict[str, object]:
     return specs
 
 
-def interleaved(steps: dict[str, object], count: int, repeats: int) -> dict[str, float]:
-    """Median images/s of each step function, timed in alternation after two warm-up calls."""
-    for step in steps.values():
-        for _ in range(2):
-            jax.block_until_ready(step())
-    rates: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(repeats):
-        for name, step in steps.items():
-            start = time.perf_counter()
-            for _ in range(count):
-                result = step()
-            jax.block_until_ready(result)
-            rates[name].append(count * BATCH / (time.perf_counter() - start))
-    return {name: statistics.median(values) for name, values in rates.items()}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=10)
@@ -78,7 +59,7 @@ def main() -> None:
     for name, spec in models().items():
         steps = {kernels: step_function(spec, BATCH, "train", kernels)
                  for kernels in ("native", "shifted")}
-        rates = interleaved(steps, args.steps, args.repeats)
+        rates = interleaved(steps, args.steps, args.repeats, BATCH)
         rows.append({"model": name, "native": rates["native"], "shifted": rates["shifted"],
                      "ratio": rates["native"] / rates["shifted"]})
         print(f"{name:<40} native {rates['native']:8,.0f}  shifted {rates['shifted']:8,.0f}  "

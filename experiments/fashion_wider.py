@@ -25,7 +25,7 @@ from mnsearch.cost import cost
 from mnsearch.nn import native
 from mnsearch.search.space import build_spec, load_space
 from mnsearch.search.storage import load_study, open_existing_storage
-from mnsearch.train.benchmark import step_function
+from mnsearch.train.benchmark import interleaved, step_function
 
 RESULTS = Path("experiments/results/fashion_front")
 PROXY_TRIALS = (16, 3)
@@ -56,12 +56,10 @@ def main() -> None:
     args = parser.parse_args()
     restart_with_tcmalloc(sys.argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sys.path.insert(0, str(Path(__file__).parent))
-    from bench_kernels import interleaved  # the same alternating timer as the kernel benchmark
 
     specs = candidates()
     rates = interleaved({key: step_function(spec, BATCH, "train") for key, spec in specs.items()},
-                        args.steps, args.repeats)
+                        args.steps, args.repeats, BATCH)
     rows = []
     for (number, alpha), spec in specs.items():
         totals = cost(spec)

@@ -44,19 +44,31 @@ def step_function(spec: ArchSpec, batch_size: int = 128, mode: str = "train",
                                spec.num_classes, 0, False)
 
 
+def interleaved(steps: dict[str, Callable[[], jax.Array]], count: int, repeats: int,
+                batch_size: int = 128, warmup: int = 2) -> dict[str, float]:
+    """Median images/s of each step function, timed in alternation (a, b, a, b, ...) after
+    `warmup` calls each, so the drift of a noisy VM falls on every entry alike and their ratios
+    hold even when the absolute figures do not."""
+    if count < 1 or repeats < 1 or batch_size < 1:
+        raise ValueError("steps, repeats and batch size must be >= 1")
+    for step in steps.values():
+        for _ in range(warmup):
+            jax.block_until_ready(step())
+    rates: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            for _ in range(count):
+                result = step()
+            jax.block_until_ready(result)
+            rates[name].append(count * batch_size / (time.perf_counter() - start))
+    return {name: statistics.median(values) for name, values in rates.items()}
+
+
 def throughput(spec: ArchSpec, batch_size: int = 128, mode: str = "train", steps: int = 10,
                repeats: int = 3, warmup: int = 2) -> float:
     """Median images/s over `repeats` runs of `steps` steps each, after `warmup` steps."""
     if batch_size < 1 or steps < 1:
         raise ValueError("batch size and steps must be >= 1")
     step = step_function(spec, batch_size, mode)
-    for _ in range(warmup):
-        jax.block_until_ready(step())
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(steps):
-            result = step()
-        jax.block_until_ready(result)
-        rates.append(steps * batch_size / (time.perf_counter() - start))
-    return statistics.median(rates)
+    return interleaved({"step": step}, steps, repeats, batch_size, warmup)["step"]
