@@ -21,18 +21,38 @@ def add_evaluate_parser(commands: Any) -> None:
                         "the recorded recipe")
     parser.add_argument("--weights", help="checkpoint.npz or weights.npz (or their folder) "
                         "for a spec file")
+    parser.add_argument("--against", metavar="MODEL", help="a second model (the same kinds) "
+                        "to compare on the same images: McNemar's exact test on the images "
+                        "they disagree on, and a bootstrap interval of the accuracy difference")
+    parser.add_argument("--against-weights", help="weights for an --against spec file")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(handler=evaluate_command)
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
-    from mnsearch.export.evaluate import evaluate_model
+    from mnsearch.export.evaluate import EvaluateError, compare_models, evaluate_model
 
-    result = evaluate_model(args.model, args.dataset, args.split, args.weights)
+    if args.against_weights is not None and args.against is None:
+        raise EvaluateError("--against-weights needs --against (the spec file it belongs to)")
+    if args.against is None:
+        result = evaluate_model(args.model, args.dataset, args.split, args.weights)
+        print(json.dumps(result.as_dict(), indent=2) if args.json else _line(result))
+        return 0
+    result, other, comparison = compare_models(args.model, args.against, args.dataset,
+                                               args.split, args.weights, args.against_weights)
     if args.json:
-        print(json.dumps(result.as_dict(), indent=2))
-    else:
-        print(f"{result.model} on {result.dataset} {result.split} ({result.images:,} images): "
-              f"accuracy {result.accuracy:.4f}, loss {result.loss:.4f}, "
-              f"{result.images_per_second:,.0f} images/s")
+        print(json.dumps({**result.as_dict(), "against": other.as_dict(),
+                          "comparison": comparison.as_dict()}, indent=2))
+        return 0
+    print(f"A: {_line(result)}\nB: {_line(other)}")
+    print(f"A - B: {100 * comparison.difference:+.2f} points "
+          f"(95% interval {100 * comparison.low:+.2f} to {100 * comparison.high:+.2f}); "
+          f"A alone right on {comparison.a_only:,} images, B alone on {comparison.b_only:,}; "
+          f"{comparison.verdict()}")
     return 0
+
+
+def _line(result: Any) -> str:
+    return (f"{result.model} on {result.dataset} {result.split} ({result.images:,} images): "
+            f"accuracy {result.accuracy:.4f}, loss {result.loss:.4f}, "
+            f"{result.images_per_second:,.0f} images/s")

@@ -18,6 +18,7 @@ import numpy as np
 
 from mnsearch.data.contract import InputContract
 from mnsearch.errors import MnsearchError
+from mnsearch.results.paired import PairedComparison, paired_comparison
 from mnsearch.spec.arch import ArchSpec
 
 SPLITS = ("test", "val")
@@ -41,6 +42,16 @@ class EvaluationResult:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class PerImage:
+    """A model's result on a split, with the split's images and which of them it got right,
+    in order: what a paired comparison of two models on the same images needs."""
+
+    result: EvaluationResult
+    images: np.ndarray
+    correct: np.ndarray
 
 
 def resolve_model(source: str | Path, weights: str | Path | None = None
@@ -73,25 +84,57 @@ def evaluate_model(source: str | Path, dataset_name: str, split: str = "test",
                    weights: str | Path | None = None) -> EvaluationResult:
     """Accuracy, loss and throughput of a trained model on `split` of `dataset_name`."""
     from mnsearch.data.load import load_dataset
+
+    _check_split(split)
+    return evaluate_images(source, load_dataset(dataset_name), split, weights).result
+
+
+def compare_models(source: str | Path, against: str | Path, dataset_name: str,
+                   split: str = "test", weights: str | Path | None = None,
+                   against_weights: str | Path | None = None
+                   ) -> tuple[EvaluationResult, EvaluationResult, PairedComparison]:
+    """Both models on the same images of `split`, and the paired comparison of the first
+    against the second (`mnsearch.results.paired`): whether the split can tell them apart."""
+    from mnsearch.data.load import load_dataset
+
+    _check_split(split)
+    dataset = load_dataset(dataset_name)
+    first = evaluate_images(source, dataset, split, weights)
+    second = evaluate_images(against, dataset, split, against_weights)
+    if not np.array_equal(first.images, second.images):
+        raise EvaluateError(f"{source} and {against} were trained with different validation "
+                            "splits (their recipes' validation fraction or seed), so they "
+                            "cannot be paired on it: compare them with --split test")
+    return first.result, second.result, paired_comparison(first.correct, second.correct)
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise EvaluateError(f"--split {split!r}: choose {' or '.join(SPLITS)}")
+
+
+def evaluate_images(source: str | Path, dataset: Any, split: str = "test",
+                    weights: str | Path | None = None) -> PerImage:
+    """`evaluate_model` on a loaded dataset, keeping the per-image correctness."""
     from mnsearch.nn.model import build
     from mnsearch.train.data import normalized_and_resized
     from mnsearch.train.evaluation import evaluate
     from mnsearch.train.weights import load_weights
 
-    if split not in SPLITS:
-        raise EvaluateError(f"--split {split!r}: choose {' or '.join(SPLITS)}")
+    _check_split(split)
     spec, file, metadata = resolve_model(source, weights)
     contract = InputContract.from_dict(metadata.get("input"), str(file))
-    dataset = load_dataset(dataset_name)
     _check_matches(spec, contract, dataset)
     images, labels = _split(dataset, split, metadata, file)
     model = build(spec, 0)
     load_weights(model, file)
     inputs = normalized_and_resized(images, np.asarray(contract.mean, np.float32),
                                     np.asarray(contract.std, np.float32), contract.resolution)
-    result = evaluate(model, inputs, np.asarray(labels, np.int32))
-    return EvaluationResult(result.accuracy, result.loss, result.images,
-                            result.images_per_second, split, dataset.name, str(source))
+    labels = np.asarray(labels, np.int32)
+    result = evaluate(model, inputs, labels)
+    return PerImage(EvaluationResult(result.accuracy, result.loss, result.images,
+                                     result.images_per_second, split, dataset.name, str(source)),
+                    images, result.correct)
 
 
 def _check_matches(spec: ArchSpec, contract: InputContract, dataset: Any) -> None:

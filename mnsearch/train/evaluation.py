@@ -8,7 +8,7 @@ training batches, then predict in eval mode.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
@@ -64,19 +64,23 @@ def recalibrate_batch_norm(model: MobileNet, images: np.ndarray, batch_size: int
 
 @dataclass(frozen=True)
 class Evaluation:
-    """A model on one split: top-1 accuracy, mean cross-entropy, images and throughput."""
+    """A model on one split: top-1 accuracy, mean cross-entropy, images and throughput, and
+    which images it got right (in the split's order), for paired comparisons of two models."""
 
     accuracy: float
     loss: float
     images: int
     images_per_second: float
+    correct: np.ndarray = field(default_factory=lambda: np.zeros(0, bool), repr=False,
+                                compare=False)
 
 
 def evaluate(model: MobileNet, images: np.ndarray, labels: np.ndarray,
              batch_size: int = 500) -> Evaluation:
     """Eval-mode accuracy and loss; the last batch is padded so one shape compiles, and the
     throughput leaves the first (compiling) batch out."""
-    view, correct, loss, timed, started = eval_view(model), 0, 0.0, 0, None
+    view, loss, timed, started = eval_view(model), 0.0, 0, None
+    correct = np.zeros(len(images), bool)
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size]
         count = len(batch)
@@ -84,7 +88,7 @@ def evaluate(model: MobileNet, images: np.ndarray, labels: np.ndarray,
             batch = np.concatenate([batch, np.repeat(batch[-1:], batch_size - count, 0)])
         logits = np.asarray(_forward(view, jnp.asarray(batch)), np.float64)[:count]
         truth = labels[start:start + count]
-        correct += int(np.sum(np.argmax(logits, -1) == truth))
+        correct[start:start + count] = np.argmax(logits, -1) == truth
         shifted = logits - logits.max(-1, keepdims=True)
         log_probabilities = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
         loss -= float(np.take_along_axis(log_probabilities, truth[:, None], -1).sum())
@@ -94,8 +98,8 @@ def evaluate(model: MobileNet, images: np.ndarray, labels: np.ndarray,
             timed += count
     seconds = time.perf_counter() - started if started is not None else 0.0
     total = max(len(images), 1)
-    return Evaluation(correct / total, loss / total, len(images),
-                      timed / seconds if timed and seconds > 0 else float("nan"))
+    return Evaluation(int(correct.sum()) / total, loss / total, len(images),
+                      timed / seconds if timed and seconds > 0 else float("nan"), correct)
 
 
 def accuracy(model: MobileNet, images: np.ndarray, labels: np.ndarray,

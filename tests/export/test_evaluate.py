@@ -54,6 +54,7 @@ def _folder(root, size, mode):
     ("size", "has 16×16 images, the model was trained from 12×12 images"),
     ("channels", "has 3 channel(s), the model takes 1"),
     ("spec-alone", "a spec file needs --weights"),
+    ("against-weights-alone", "--against-weights needs --against"),
 ])
 def test_bad_inputs_are_one_line_and_exit_2(trained, image_folder, tmp_path, capsys, case,
                                             message):
@@ -66,7 +67,43 @@ def test_bad_inputs_are_one_line_and_exit_2(trained, image_folder, tmp_path, cap
         dataset = f"folder:{_folder(tmp_path / 'big', 16, 'L')}"
     elif case == "channels":
         dataset = f"folder:{_folder(tmp_path / 'rgb', 12, 'RGB')}"
-    else:
+    elif case == "spec-alone":
         model = trained / "spec.yaml"
-    code, _, error = _evaluate(capsys, model, "--dataset", dataset)
+    extra = ["--against-weights", trained] if case == "against-weights-alone" else []
+    code, _, error = _evaluate(capsys, model, "--dataset", dataset, *extra)
     assert code == 2 and message in error and len(error.strip().splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def other_seed(tmp_path_factory, image_folder):
+    """The same run with seed 1: other weights, and another validation split."""
+    out = tmp_path_factory.mktemp("evaluate-other") / "run"
+    assert main(["train", "v1", "--alpha", "0.25", "--schedule", "stem1", "--resolution", "10",
+                 "--dataset", f"folder:{image_folder}", "--epochs", "2", "--batch-size", "16",
+                 "--seed", "1", "--out", str(out)]) == 0
+    return out
+
+
+def test_against_pairs_two_models_on_the_same_images(trained, other_seed, image_folder, capsys):
+    dataset = f"folder:{image_folder}"
+    code, out, _ = _evaluate(capsys, trained, "--dataset", dataset, "--against", other_seed,
+                             "--json")
+    result = json.loads(out)
+    alone = [json.loads((run / "metrics.json").read_text())["test_accuracy"]
+             for run in (trained, other_seed)]
+    comparison = result["comparison"]
+    assert code == 0 and [result["accuracy"], result["against"]["accuracy"]] == alone
+    assert comparison["images"] == 24
+    assert comparison["a_only"] - comparison["b_only"] == round(24 * (alone[0] - alone[1]))
+    assert 0 < comparison["p_value"] <= 1
+    code, out, _ = _evaluate(capsys, trained, "--dataset", dataset, "--against", trained,
+                             "--split", "val")
+    assert code == 0 and "A - B: +0.00 points" in out and "no detectable difference (p = 1)" in out
+
+
+def test_against_refuses_models_whose_validation_splits_differ(trained, other_seed,
+                                                               image_folder, capsys):
+    code, _, error = _evaluate(capsys, trained, "--dataset", f"folder:{image_folder}",
+                               "--against", other_seed, "--split", "val")
+    assert code == 2 and "different validation splits" in error
+    assert len(error.strip().splitlines()) == 1
