@@ -91,9 +91,9 @@ def check_subset_fits(config: TrainConfig, dataset: Dataset, where: str) -> None
     if config.subset is None:
         return
     labels = dataset.train_labels  # labels stand in for images: nothing big is copied
-    train, _ = stratified_holdout(labels, labels, config.validation_fraction, config.seed)
+    train, _ = stratified_holdout(labels, labels, config.validation_fraction, config.data_seed)
     try:
-        stratified_subset(train.labels, train.labels, config.subset, config.seed)
+        stratified_subset(train.labels, train.labels, config.subset, config.data_seed)
     except DatasetError as error:
         raise OptionsError(f"{where}: {error}") from None
 

@@ -23,7 +23,7 @@ COMPUTE_DTYPES = ("float32", "bfloat16")
 # that value is identified without the field (`recipe_identity`), so a study or a final study
 # started before the field was added resumes without training anything twice; a new field
 # joins this table with the default that keeps old runs unchanged.
-ADDED_FIELDS: dict[str, Any] = {"erasing": 0.0}
+ADDED_FIELDS: dict[str, Any] = {"erasing": 0.0, "split_seed": None}
 
 
 class TrainingError(MnsearchError):
@@ -45,6 +45,10 @@ class TrainConfig:
     label_smoothing: float = 0.1
     seed: int = 0
     validation_fraction: float = 0.1
+    # The seed that draws the validation split and the subset; None: `seed`. Runs of one model
+    # under several seeds share a validation split only with this fixed, and only then can
+    # they be compared image by image (`mnsearch evaluate --against`).
+    split_seed: int | None = None
     subset: float | None = None
     augment: bool = True
     crop_padding: int = 2
@@ -101,9 +105,18 @@ class TrainConfig:
                                 f"{self.validation_fraction!r}")
         if not 0 <= self.seed < 2**32 or self.crop_padding < 0:
             raise TrainingError("seed must be in 0 .. 2**32 - 1 and crop_padding >= 0")
+        if self.split_seed is not None and not 0 <= self.split_seed < 2**32:
+            raise TrainingError(f"split_seed must be in 0 .. 2**32 - 1 (or none: seed), got "
+                                f"{self.split_seed!r}")
         if not 0.0 <= self.erasing <= 1.0:
             raise TrainingError(f"erasing must be a probability in [0, 1] (0: off), got "
                                 f"{self.erasing!r}")
+
+
+    @property
+    def data_seed(self) -> int:
+        """The seed of the validation split and the subset (`split_seed`, else `seed`)."""
+        return self.seed if self.split_seed is None else self.split_seed
 
 
 def recipe_fields() -> dict[str, str]:

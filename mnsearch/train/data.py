@@ -61,10 +61,10 @@ def prepare_data(spec: ArchSpec, dataset: Any, config: Any) -> PreparedData:
 def training_split(dataset: Any, config: Any) -> tuple[tuple[np.ndarray, np.ndarray], Any]:
     """((images, labels) a run trains on, its validation split): the recipe's validation
     fraction and subset, drawn with its seed (so an export can draw them again)."""
-    train, validation = split_validation(dataset, config.validation_fraction, config.seed)
+    train, validation = split_validation(dataset, config.validation_fraction, config.data_seed)
     images, labels = train.images, train.labels
     if config.subset is not None:
-        images, labels = stratified_subset(images, labels, config.subset, config.seed)
+        images, labels = stratified_subset(images, labels, config.subset, config.data_seed)
     return (images, labels), validation
 
 
@@ -110,7 +110,7 @@ class PreparedDataCache:
 
     def get(self, spec: ArchSpec, dataset: Any, config: Any) -> PreparedData:
         key = (dataset.name, id(dataset), spec.resolution, spec.in_channels, spec.num_classes,
-               config.subset, config.seed, config.validation_fraction)
+               config.subset, config.data_seed, config.validation_fraction)
         if key in self._prepared:
             self._prepared.move_to_end(key)
             return self._prepared[key]

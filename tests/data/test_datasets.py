@@ -357,6 +357,25 @@ def test_validation_split_is_disjoint_stratified_and_seeded():
             split_validation(dataset, fraction)
 
 
+def test_split_seed_fixes_the_validation_split_across_training_seeds():
+    """Runs of one model under several seeds share one validation split with `split_seed`."""
+    from mnsearch.train.config import TrainConfig
+    from mnsearch.train.data import training_split
+
+    dataset = _toy()
+
+    def validation_ids(**recipe):
+        return _ids(training_split(dataset, TrainConfig(subset=0.5, **recipe))[1].images)
+
+    def train_ids(**recipe):
+        return _ids(training_split(dataset, TrainConfig(subset=0.5, **recipe))[0][0])
+
+    np.testing.assert_array_equal(validation_ids(seed=1, split_seed=0), validation_ids(seed=0))
+    np.testing.assert_array_equal(train_ids(seed=1, split_seed=0), train_ids(seed=0))
+    assert not np.array_equal(validation_ids(seed=1), validation_ids(seed=0))
+    assert TrainConfig(seed=5).data_seed == 5 and TrainConfig(seed=5, split_seed=0).data_seed == 0
+
+
 def test_stratified_subset_counts_and_determinism():
     dataset = _toy()
     images, labels = stratified_subset(dataset.train_images, dataset.train_labels, 60, seed=0)

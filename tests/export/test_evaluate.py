@@ -107,3 +107,19 @@ def test_against_refuses_models_whose_validation_splits_differ(trained, other_se
                                "--against", other_seed, "--split", "val")
     assert code == 2 and "different validation splits" in error
     assert len(error.strip().splitlines()) == 1
+
+
+def test_a_fixed_split_seed_pairs_other_seeds_on_validation(trained, image_folder, tmp_path,
+                                                           capsys):
+    dataset = f"folder:{image_folder}"
+    out = tmp_path / "seed1-split0"
+    assert main(["train", "v1", "--alpha", "0.25", "--schedule", "stem1", "--resolution", "10",
+                 "--dataset", dataset, "--epochs", "2", "--batch-size", "16", "--seed", "1",
+                 "--set", "split_seed=0", "--out", str(out)]) == 0
+    capsys.readouterr()
+    code, output, _ = _evaluate(capsys, out, "--dataset", dataset, "--against", trained,
+                                "--split", "val", "--json")
+    result = json.loads(output)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert code == 0 and result["accuracy"] == metrics["val_accuracy"][-1]
+    assert result["comparison"]["images"] == result["against"]["images"]
