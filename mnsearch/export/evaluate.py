@@ -103,8 +103,9 @@ def compare_models(source: str | Path, against: str | Path, dataset_name: str,
     second = evaluate_images(against, dataset, split, against_weights)
     if not np.array_equal(first.images, second.images):
         raise EvaluateError(f"{source} and {against} were trained with different validation "
-                            "splits (their recipes' validation fraction or seed), so they "
-                            "cannot be paired on it: compare them with --split test")
+                            "splits (their recipes' validation_fraction, seed or split_seed "
+                            "differ), so they cannot be paired on it: compare them with "
+                            "--split test")
     return first.result, second.result, paired_comparison(first.correct, second.correct)
 
 

@@ -112,7 +112,6 @@ class TrainConfig:
             raise TrainingError(f"erasing must be a probability in [0, 1] (0: off), got "
                                 f"{self.erasing!r}")
 
-
     @property
     def data_seed(self) -> int:
         """The seed of the validation split and the subset (`split_seed`, else `seed`)."""
