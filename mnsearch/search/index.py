@@ -46,19 +46,25 @@ class RungTable:
     def __init__(self, cost_names: Sequence[str]) -> None:
         self.cost_names = tuple(cost_names)
         self.size = 0
+        self._rows: dict[int, int] = {}  # trial number -> its row
         self._numbers = np.empty(64, dtype=np.int64)
         self._accuracy = np.empty(64)
         self._costs = np.empty((64, len(self.cost_names)))
 
-    def add(self, number: int, accuracy: float, costs: Sequence[float | None]) -> None:
-        if self.size == len(self._accuracy):  # amortised growth
-            self._numbers = np.resize(self._numbers, 2 * self.size)
-            self._accuracy = np.resize(self._accuracy, 2 * self.size)
-            self._costs = np.resize(self._costs, (2 * self.size, len(self.cost_names)))
-        self._numbers[self.size] = number
-        self._accuracy[self.size] = accuracy
-        self._costs[self.size] = [np.inf if value is None else value for value in costs]
-        self.size += 1
+    def set(self, number: int, accuracy: float, costs: Sequence[float | None]) -> None:
+        """Record trial `number` at this rung, or overwrite its row: a running trial may write
+        its rung again (a value or a cost rewritten), and the table must hold the latest."""
+        row = self._rows.get(number)
+        if row is None:
+            if self.size == len(self._accuracy):  # amortised growth
+                self._numbers = np.resize(self._numbers, 2 * self.size)
+                self._accuracy = np.resize(self._accuracy, 2 * self.size)
+                self._costs = np.resize(self._costs, (2 * self.size, len(self.cost_names)))
+            row = self._rows[number] = self.size
+            self.size += 1
+        self._numbers[row] = number
+        self._accuracy[row] = accuracy
+        self._costs[row] = [np.inf if value is None else value for value in costs]
 
     def dominating(self, accuracy: float, costs: Sequence[float], number: int) -> int:
         """How many trials other than `number` reached more than `accuracy` here for no more
@@ -175,11 +181,17 @@ class StudyIndex:
         self._update_rungs(trial, old)
 
     def _update_rungs(self, trial: FrozenTrial, old: FrozenTrial | None) -> None:
+        """Rows for the rungs `trial` reached since `old`, and for those whose value or costs
+        it rewrote."""
         seen = old.user_attrs if old is not None else {}
+        costs = [TrialRecord.field_of(trial, cost) for cost in self.cost_names]
+        same_costs = old is not None and costs == [TrialRecord.field_of(old, cost)
+                                                   for cost in self.cost_names]
         for name, accuracy in trial.user_attrs.items():
-            if name.startswith(_RUNG) and name not in seen and name[len(_RUNG):].isdigit():
-                costs = [TrialRecord.field_of(trial, cost) for cost in self.cost_names]
-                self.rung(int(name[len(_RUNG):])).add(trial.number, accuracy, costs)
+            if not (name.startswith(_RUNG) and name[len(_RUNG):].isdigit()):
+                continue
+            if name not in seen or seen[name] != accuracy or not same_costs:
+                self.rung(int(name[len(_RUNG):])).set(trial.number, accuracy, costs)
 
     def _update_front(self, complete: list[FrozenTrial]) -> None:
         """The front of (front ∪ newly complete): a trial dominated once stays dominated

@@ -36,6 +36,7 @@ operation = st.one_of(
     st.tuples(st.just("duplicate"), st.integers(0, 30)),
     st.tuples(st.just("rung"), st.integers(0, 30), st.sampled_from([1, 2]),
               st.floats(0.1, 0.9)),
+    st.tuples(st.just("cost"), st.integers(0, 30), st.sampled_from([1e6, 2e6, 3e6])),
     st.tuples(st.just("complete"), st.integers(0, 30), st.floats(0.1, 0.9),
               st.sampled_from([1e6, 2e6, 3e6])),
     st.tuples(st.just("prune"), st.integers(0, 30)),
@@ -67,6 +68,8 @@ def _apply(writer: optuna.Study, step: tuple, live: dict[int, optuna.Trial]) -> 
         trial.set_user_attr("duplicate_of", 0)
     elif name == "rung":
         trial.set_user_attr(f"rung_{step[2]}", step[3])
+    elif name == "cost":
+        trial.set_user_attr("madds", step[2])
     else:
         del live[trial.number]
         if name == "complete":
@@ -112,6 +115,9 @@ def _check(index: StudyIndex, reader: optuna.Study) -> None:
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(operation, min_size=1, max_size=40))
 @example(steps=[("ask",), ("key", 0, "a"), ("refresh",), ("key", 0, "b")])  # a key rewritten
+@example(steps=[("ask",), ("ask",), ("ask",), ("rung", 8, 1, 0.75), ("refresh",),
+                ("rung", 8, 1, 0.5)])  # a rung rewritten after a refresh saw it (found in CI)
+@example(steps=[("ask",), ("ask",), ("rung", 1, 1, 0.5), ("refresh",), ("cost", 1, 3e6)])  # a cost
 def test_the_index_agrees_with_a_full_reread_after_every_change(kind, steps, tmp_path_factory,
                                                                 storage_url):
     folder = str(tmp_path_factory.mktemp(kind))
