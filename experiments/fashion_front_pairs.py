@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mnsearch.cost import cost
@@ -53,8 +54,7 @@ def pairs(results: Path) -> pd.DataFrame:
             seen.add((pick, rival))  # a larger size with the same pick lists only new rivals
             for split in SPLITS:
                 first, second = evaluated[pick, split], evaluated[rival, split]
-                if first.images.shape != second.images.shape or \
-                        (first.images != second.images).any():
+                if not np.array_equal(first.images, second.images):
                     continue  # other validation splits: only the test split pairs them
                 comparison = paired_comparison(first.correct, second.correct)
                 rows.append({"target": label, "pick": pick, "rival": rival, "split": split,
